@@ -1,0 +1,40 @@
+# The course's commands. Each creates .venv if it is missing and installs what it needs.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install -q --disable-pip-version-check
+
+.PHONY: course test lab lint bench clean
+
+course: $(VENV)/.installed-core    ## run every notebook, write runs/<timestamp>/report.*
+	$(VENV)/bin/tlcourse run
+
+test: $(VENV)/.installed-dev       ## unit tests, notebook tests, lint
+	$(VENV)/bin/ruff check tlcourse tests scripts benchmarks
+	$(PY) -m pytest tests tlcourse
+	$(PY) -m pytest -p no:randomly --nbval-lax notebooks -q
+
+lab: $(VENV)/.installed-lab        ## JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check tlcourse tests scripts benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+$(VENV)/.installed-core: pyproject.toml | $(PY)
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) -e ".[dev]"
+	touch $@ $(VENV)/.installed-core
+
+$(VENV)/.installed-lab: pyproject.toml | $(PY)
+	$(PIP) -e ".[lab]"
+	touch $@ $(VENV)/.installed-core

@@ -1,0 +1,132 @@
+"""The ``tlcourse`` command: ``run``, ``doctor``, ``fetch``.
+
+    tlcourse run                    # every notebook, default profile, into runs/<timestamp>/
+    tlcourse doctor                 # is this machine ready for the course?
+    tlcourse fetch --profile full   # pre-download every asset a profile needs
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_run(args) -> int:
+    from tlcourse.runner import find_notebooks, run_course
+
+    notebooks = [Path(p) for p in args.notebooks] or find_notebooks(args.folder)
+    if not notebooks:
+        print(f"no notebooks found in {args.folder}", file=sys.stderr)
+        return 2
+    out_dir = run_course(notebooks, args.runs, profile=args.profile)
+    print(f"report: {out_dir / 'report.md'} (and report.html, report.json)")
+    import json
+
+    report = json.loads((out_dir / "report.json").read_text())
+    return 0 if report["ok"] else 1
+
+
+def _check(label: str, fn) -> bool:
+    try:
+        detail = fn()
+    except Exception as err:  # doctor reports every problem, then exits non-zero
+        print(f"  [FAIL] {label}: {type(err).__name__}: {err}")
+        return False
+    print(f"  [ ok ] {label}" + (f": {detail}" if detail else ""))
+    return True
+
+
+def _offline_backbone_sees_cat() -> str:
+    import torch
+
+    from tlcourse.data import image_transform, load_photos
+    from tlcourse.models import load_backbone, top_k
+
+    model = load_backbone("efficientnet_lite0")
+    x = image_transform("efficientnet_lite0", 224)(load_photos(["chelsea"])["chelsea"])
+    name, prob = top_k(model, x[None], k=1)[0][0]
+    if name not in ("tabby", "tiger cat", "Egyptian cat"):
+        raise RuntimeError(f"the cat photo was called {name!r}: the weights look wrong")
+    return f"cat photo -> {name} ({prob:.0%}), torch threads {torch.get_num_threads()}"
+
+
+def _cmd_doctor(args) -> int:
+    import tlcourse
+    from tlcourse.data import DATASETS, cache_dir
+    from tlcourse.data.download import network_available
+
+    env = tlcourse.setup(profile=args.profile)
+    print("\nchecks:")
+    ok = all([
+        _check("embedded datasets (checksums)", lambda: ", ".join(
+            f"{n}: {len(DATASETS[n].build('all', None, False))}"
+            for n in ("clipart", "clipart_unlabelled", "mnist5k", "uci_digits"))),
+        _check("offline backbone EfficientNet-Lite0 (ImageNet weights)",
+               _offline_backbone_sees_cat),
+        _check("notebook tools", lambda: __import__("papermill").__version__),
+    ])
+    net = network_available("https://download.pytorch.org")
+    print(f"  [info] network to download.pytorch.org: {'yes' if net else 'no'}; "
+          f"download cache: {cache_dir()}")
+    if env.profile == "full" and not net:
+        print("  [info] full profile without a network: run `tlcourse fetch --profile full` "
+              "beforehand, on a connected machine, and copy the cache folder.")
+    print("\nready." if ok else "\nsome checks failed: see above.")
+    return 0 if ok else 1
+
+
+def _cmd_fetch(args) -> int:
+    from tlcourse.data import DATASETS, cache_dir
+    from tlcourse.models import load_backbone
+    from tlcourse.profiles import get_profile
+
+    profile = get_profile(args.profile)
+    print(f"fetching the {profile.name} profile's assets into {cache_dir()}")
+    for name in profile.backbones:
+        load_backbone(name, pretrained=True)
+        print(f"  backbone {name}: ok")
+    for role, name in profile.datasets.items():
+        spec = DATASETS.get(name)
+        if spec is None:
+            continue  # photos ship with scikit-image
+        for split in spec.splits:
+            if split == "all" and len(spec.splits) > 1:
+                continue
+            dataset = spec.build(split, None, True)
+            print(f"  dataset {name} ({role}, {split}): {len(dataset)} items")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute the notebooks and write a report")
+    run.add_argument("notebooks", nargs="*", help="notebooks to run (default: all lessons)")
+    run.add_argument("--profile", default="auto", help="offline, full or auto (default)")
+    run.add_argument("--folder", default="notebooks", help="where the notebooks are")
+    run.add_argument("--runs", default="runs", help="where run folders are written")
+    run.set_defaults(func=_cmd_run)
+    doctor = sub.add_parser("doctor", help="check this machine for the course")
+    doctor.add_argument("--profile", default="auto")
+    doctor.set_defaults(func=_cmd_doctor)
+    fetch = sub.add_parser("fetch", help="pre-download a profile's assets into the cache")
+    fetch.add_argument("--profile", default="full")
+    fetch.set_defaults(func=_cmd_fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"tlcourse {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

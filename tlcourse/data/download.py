@@ -1,0 +1,116 @@
+"""Downloads into the cache: checksummed, atomic, and failing fast without a network.
+
+A file is fetched to a temporary name next to its destination, its SHA-256 checked, and
+only then renamed into place, so an interrupted download never leaves a file that a later
+run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+__all__ = ["AssetMissingError", "ChecksumError", "cache_dir", "download", "network_available",
+           "sha256_file"]
+
+FETCH_HINT = "Run `tlcourse fetch --profile full` on a machine with a network"
+
+
+class AssetMissingError(FileNotFoundError):
+    """A full-profile asset is not in the cache and cannot be downloaded now."""
+
+
+class ChecksumError(RuntimeError):
+    """A downloaded file does not have the expected SHA-256."""
+
+
+def cache_dir() -> Path:
+    """Where downloads live: ``$TLCOURSE_CACHE`` or ``~/.cache/tlcourse``."""
+    root = os.environ.get("TLCOURSE_CACHE") or Path.home() / ".cache" / "tlcourse"
+    return Path(root).expanduser()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _matches(path: Path, sha256: str | None) -> bool:
+    return sha256 is None or sha256_file(path).startswith(sha256.lower())
+
+
+def network_available(url: str, timeout: float = 3.0) -> bool:
+    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds."""
+    parts = urllib.parse.urlparse(url)
+    if parts.scheme == "file":
+        return True
+    if os.environ.get("TLCOURSE_OFFLINE") == "1":
+        return False
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
+             name: str | None = None, timeout: float = 30.0, progress: bool = True) -> Path:
+    """Fetch ``url`` to ``dest`` unless a file with the right checksum is already there.
+
+    Args:
+        url: ``https://`` or ``file://`` address.
+        dest: final path (its folder is created).
+        sha256: expected hex digest, or a prefix of it (torchvision names weight files
+            with the first hex digits); ``None`` skips the check.
+        name: what to call the asset in messages.
+
+    Raises:
+        AssetMissingError: no network and no good cached copy; names ``tlcourse fetch``.
+        ChecksumError: the downloaded bytes do not match ``sha256`` (nothing is kept).
+    """
+    dest = Path(dest)
+    name = name or dest.name
+    if dest.exists():
+        if _matches(dest, sha256):
+            return dest
+        print(f"cached {name} at {dest} has the wrong checksum; downloading it again")
+    if not network_available(url):
+        raise AssetMissingError(
+            f"{name} is not in the cache ({dest}) and {urllib.parse.urlparse(url).hostname} "
+            f"cannot be reached. {FETCH_HINT}, or copy its cache folder {cache_dir()} here; "
+            "or use PROFILE = 'offline', which needs no download.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=name,
+                      disable=not progress) as bar:
+                while block := resp.read(1 << 20):
+                    out.write(block)
+                    bar.update(len(block))
+        if not _matches(Path(tmp), sha256):
+            raise ChecksumError(
+                f"{name} downloaded from {url} has SHA-256 {sha256_file(tmp)}, expected "
+                f"{sha256}. The file was discarded; try again, and report it if it repeats.")
+        os.replace(tmp, dest)
+    except urllib.error.URLError as err:
+        raise AssetMissingError(f"could not download {name} from {url}: {err.reason}. "
+                                f"{FETCH_HINT}.") from err
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest

@@ -1,0 +1,56 @@
+"""A DataLoader factory whose settings follow the device."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from tlcourse.data.arrays import ArrayDataset
+
+__all__ = ["loader_settings", "make_loader"]
+
+
+def _in_memory(dataset: Dataset) -> bool:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return isinstance(dataset, ArrayDataset | torch.utils.data.TensorDataset)
+
+
+def loader_settings(dataset: Dataset, device: torch.device) -> dict:
+    """Workers, pinned memory and persistence for ``dataset`` on ``device``.
+
+    In-memory data on a CPU: no worker processes (they would compete with training for
+    the same cores). Data read from disk, or any data feeding a GPU: worker processes,
+    kept alive between epochs; pinned memory for fast, non-blocking copies to CUDA.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if device.type == "cuda":
+        workers = min(8, cpus or 1)
+    elif _in_memory(dataset):
+        workers = 0
+    else:
+        workers = min(2, max((cpus or 1) - 1, 0))
+    return {"num_workers": workers, "pin_memory": device.type == "cuda",
+            "persistent_workers": workers > 0}
+
+
+def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False,
+                device: torch.device | str | None = None, seed: int = 0,
+                drop_last: bool = False, **overrides) -> DataLoader:
+    """A ``DataLoader`` with device-aware settings and a seeded shuffle.
+
+    Args:
+        batch_size: a positive int.
+        device: where the batches will go (``None``: the CPU).
+        seed: seeds the shuffle order, so the same seed gives the same batches.
+        overrides: any ``DataLoader`` argument, e.g. ``num_workers=0``.
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    device = torch.device(device or "cpu")
+    settings = loader_settings(dataset, device) | overrides
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=generator, **settings)
