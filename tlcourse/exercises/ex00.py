@@ -1,12 +1,10 @@
-"""Self-checks for the exercises: they say what is right, what is wrong, and why.
-
-Each check prints its feedback and returns ``True`` when everything is right. With
-``strict=True`` (used by the solutions, which the tests run) a wrong answer raises.
-"""
+"""Self-checks for notebook 00's exercises."""
 
 from __future__ import annotations
 
 from torch import nn
+
+from tlcourse.exercises.feedback import report as _report
 
 __all__ = ["TRANSFER_SCENARIOS", "check_head_fraction", "check_transfer_kinds"]
 
@@ -21,17 +19,6 @@ TRANSFER_SCENARIOS = {
     "A sentiment model trained on film reviews is used on unlabelled restaurant reviews.":
         ("transductive", "same task, the inputs' distribution shifted, no target labels"),
 }
-
-
-def _report(problems: list[str], strict: bool, ok_message: str) -> bool:
-    if problems:
-        text = "Not yet:\n" + "\n".join(f"  - {p}" for p in problems)
-        if strict:
-            raise AssertionError(text)
-        print(text)
-        return False
-    print(ok_message)
-    return True
 
 
 def check_transfer_kinds(answers: dict[str, str], strict: bool = False) -> bool:

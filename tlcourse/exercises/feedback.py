@@ -1,0 +1,21 @@
+"""How every self-check answers: what is right, what is wrong, and a hint why."""
+
+from __future__ import annotations
+
+__all__ = ["report"]
+
+
+def report(problems: list[str], strict: bool, ok_message: str) -> bool:
+    """Print the feedback; return ``True`` when there are no problems.
+
+    With ``strict=True`` (the solutions use it, and the tests run the solutions) a
+    problem raises ``AssertionError`` instead, so a wrong solution fails the test.
+    """
+    if problems:
+        text = "Not yet:\n" + "\n".join(f"  - {p}" for p in problems)
+        if strict:
+            raise AssertionError(text)
+        print(text)
+        return False
+    print(ok_message)
+    return True
