@@ -1,0 +1,119 @@
+"""Files the course writes and later trusts: atomic, checksummed, safe to load.
+
+``save`` writes to a temporary file in the same folder, flushes it to disk and renames it
+into place, then does the same for a ``<name>.sha256`` file beside it. ``load`` refuses a
+file whose bytes do not match that checksum (an interrupted or truncated write, a file
+changed by hand) and loads with ``weights_only=True``, so a cache never runs code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tlcourse.data.download import cache_dir, sha256_file
+
+__all__ = ["CorruptFileError", "atomic_write_bytes", "cache_key", "cached", "load", "save"]
+
+
+class CorruptFileError(OSError):
+    """A saved file is missing its checksum or does not match it."""
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` ``obj`` atomically, with a SHA-256 file beside it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    atomic_write_bytes(_checksum_path(path), f"{digest}  {path.name}\n".encode())
+    return path
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
+    """Load what :func:`save` wrote, after checking its checksum.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CorruptFileError: the checksum file is missing or does not match.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    sums = _checksum_path(path)
+    if not sums.exists():
+        raise CorruptFileError(f"{path} has no checksum file {sums.name}: it was not written "
+                               "completely by tlcourse; delete it to rebuild it.")
+    if sums.read_text().split()[0] != sha256_file(path):
+        raise CorruptFileError(f"{path} does not match its checksum: the file is truncated or "
+                               "corrupt; delete it to rebuild it.")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def cache_key(**parts: Any) -> str:
+    """A short, stable hex key for the settings that determine a cached result.
+
+    Example:
+        >>> cache_key(model="lite0", size=128) == cache_key(size=128, model="lite0")
+        True
+    """
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached(kind: str, key: str, build: Callable[[], Any], folder: str | os.PathLike | None = None,
+           ) -> tuple[Any, bool]:
+    """Load ``<folder or cache>/<kind>/<key>.pt`` if it is intact, else ``build()`` and save it.
+
+    A corrupt or truncated file is never trusted: it is rebuilt, with a warning.
+
+    Returns:
+        ``(value, hit)`` where ``hit`` tells whether the value came from the cache.
+    """
+    path = Path(folder or cache_dir()) / kind / f"{key}.pt"
+    if path.exists():
+        try:
+            return load(path), True
+        except CorruptFileError as err:
+            warnings.warn(f"rebuilding a damaged cache file: {err}", stacklevel=2)
+    value = build()
+    save(value, path)
+    return value, False
