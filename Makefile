@@ -10,15 +10,18 @@ course: $(VENV)/.installed-core    ## run every notebook, write runs/<timestamp>
 	$(VENV)/bin/tlcourse run
 
 test: $(VENV)/.installed-dev       ## unit tests, notebook tests, lint
-	$(VENV)/bin/ruff check tlcourse tests scripts benchmarks
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest tests tlcourse
 	$(PY) -m pytest -p no:randomly --nbval-lax notebooks -q
 
 lab: $(VENV)/.installed-lab        ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
 
+bench: $(VENV)/.installed-core     ## speed measurements -> benchmarks/RESULTS.md (not tests)
+	$(PY) -m benchmarks.run_all
+
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check tlcourse tests scripts benchmarks
+	$(VENV)/bin/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

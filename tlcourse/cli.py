@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -15,16 +16,16 @@ __all__ = ["main"]
 
 
 def _cmd_run(args) -> int:
+    from tlcourse.profiles import resolve_name
     from tlcourse.runner import find_notebooks, run_course
 
+    resolve_name(args.profile)  # an unknown profile fails here, before any notebook runs
     notebooks = [Path(p) for p in args.notebooks] or find_notebooks(args.folder)
     if not notebooks:
         print(f"no notebooks found in {args.folder}", file=sys.stderr)
         return 2
     out_dir = run_course(notebooks, args.runs, profile=args.profile)
     print(f"report: {out_dir / 'report.md'} (and report.html, report.json)")
-    import json
-
     report = json.loads((out_dir / "report.json").read_text())
     return 0 if report["ok"] else 1
 

@@ -1,0 +1,37 @@
+"""The tlcourse command: doctor, fetch, run's argument checks."""
+
+import pytest
+
+from tlcourse.cli import main
+
+
+def test_doctor_checks_the_offline_assets_and_weights(capsys):
+    assert main(["doctor", "--profile", "offline"]) == 0
+    out = capsys.readouterr().out
+    assert "[ ok ] embedded datasets" in out and "cat photo -> " in out
+    assert "[FAIL]" not in out
+
+
+def test_fetch_offline_profile_needs_no_network(capsys, monkeypatch):
+    monkeypatch.setenv("TLCOURSE_OFFLINE", "1")
+    assert main(["fetch", "--profile", "offline"]) == 0
+    out = capsys.readouterr().out
+    assert "backbone efficientnet_lite0: ok" in out and "dataset clipart" in out
+
+
+def test_fetch_full_profile_without_network_says_what_to_do(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("TLCOURSE_OFFLINE", "1")
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path))
+    assert main(["fetch", "--profile", "full"]) == 2
+    assert "tlcourse fetch --profile full" in capsys.readouterr().err
+
+
+def test_run_rejects_an_unknown_profile_before_running_anything(capsys, tmp_path):
+    assert main(["run", "--profile", "fulll", "--runs", str(tmp_path)]) == 2
+    assert "Did you mean 'full'" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_subcommand_is_required():
+    with pytest.raises(SystemExit):
+        main([])
