@@ -35,3 +35,21 @@ def test_run_rejects_an_unknown_profile_before_running_anything(capsys, tmp_path
 def test_a_subcommand_is_required():
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_student_copies_have_no_solutions_but_keep_the_exercises(tmp_path, capsys):
+    import json
+
+    from .conftest import NOTEBOOKS
+
+    assert main(["student", str(tmp_path), "--folder", str(NOTEBOOKS)]) == 0
+    source = json.loads((NOTEBOOKS / "00_setup.ipynb").read_text())
+    copy = json.loads((tmp_path / "00_setup.ipynb").read_text())
+    solutions = [c for c in source["cells"] if "solution" in c["metadata"].get("tags", [])]
+    assert solutions
+    assert len(copy["cells"]) == len(source["cells"]) - len(solutions)
+    assert not any("solution" in c["metadata"].get("tags", []) for c in copy["cells"])
+    assert any("check_transfer_kinds(answers)" in "".join(c["source"]) for c in copy["cells"])
+    assert "00_setup.ipynb: 2 solution cell(s) removed" in capsys.readouterr().out
+    assert main(["student", str(NOTEBOOKS), "--folder", str(NOTEBOOKS)]) == 2
+    assert "another folder" in capsys.readouterr().err

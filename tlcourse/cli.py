@@ -1,8 +1,9 @@
-"""The ``tlcourse`` command: ``run``, ``doctor``, ``fetch``.
+"""The ``tlcourse`` command: ``run``, ``doctor``, ``fetch``, ``student``.
 
     tlcourse run                    # every notebook, default profile, into runs/<timestamp>/
     tlcourse doctor                 # is this machine ready for the course?
     tlcourse fetch --profile full   # pre-download every asset a profile needs
+    tlcourse student OUTDIR         # learner copies of the notebooks, solutions removed
 """
 
 from __future__ import annotations
@@ -101,6 +102,16 @@ def _cmd_fetch(args) -> int:
     return 0
 
 
+def _cmd_student(args) -> int:
+    from tlcourse.student import write_student_copies
+
+    removed = write_student_copies(args.outdir, args.folder)
+    for name, count in removed.items():
+        print(f"  {name}: {count} solution cell(s) removed")
+    print(f"learner copies in {args.outdir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -117,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = sub.add_parser("fetch", help="pre-download a profile's assets into the cache")
     fetch.add_argument("--profile", default="full")
     fetch.set_defaults(func=_cmd_fetch)
+    student = sub.add_parser("student", help="write learner copies without the solutions")
+    student.add_argument("outdir", help="folder for the copies")
+    student.add_argument("--folder", default="notebooks", help="where the notebooks are")
+    student.set_defaults(func=_cmd_student)
     return parser
 
 
