@@ -1,9 +1,10 @@
-"""The ``tlcourse`` command: ``run``, ``doctor``, ``fetch``, ``student``.
+"""The ``tlcourse`` command: ``run``, ``doctor``, ``fetch``, ``student``, ``readme``.
 
     tlcourse run                    # every notebook, default profile, into runs/<timestamp>/
     tlcourse doctor                 # is this machine ready for the course?
     tlcourse fetch --profile full   # pre-download every asset a profile needs
     tlcourse student OUTDIR         # learner copies of the notebooks, solutions removed
+    tlcourse readme                 # README tables from runs/latest/report.json
 """
 
 from __future__ import annotations
@@ -112,6 +113,14 @@ def _cmd_student(args) -> int:
     return 0
 
 
+def _cmd_readme(args) -> int:
+    from tlcourse.readme import update_readme
+
+    changed = update_readme(args.readme, args.folder, args.report, args.gpu_report)
+    print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tlcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("outdir", help="folder for the copies")
     student.add_argument("--folder", default="notebooks", help="where the notebooks are")
     student.set_defaults(func=_cmd_student)
+    readme = sub.add_parser("readme", help="regenerate the README's tables from a run report")
+    readme.add_argument("--readme", default="README.md")
+    readme.add_argument("--folder", default="notebooks")
+    readme.add_argument("--report", default="runs/latest/report.json")
+    readme.add_argument("--gpu-report", default=None, help="report.json of a GPU run, if any")
+    readme.set_defaults(func=_cmd_readme)
     return parser
 
 

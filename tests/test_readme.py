@@ -1,0 +1,44 @@
+"""The README's generated blocks come from the notebooks and a run report."""
+
+import json
+import shutil
+
+import pytest
+
+from tlcourse.readme import update_readme
+
+from .conftest import NOTEBOOKS, ROOT
+
+
+@pytest.fixture
+def readme(tmp_path):
+    path = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", path)
+    return path
+
+
+def test_tables_are_filled_from_the_report(readme, tmp_path):
+    report = {"created": "2026-01-01T00:00:00", "notebooks": [
+        {"name": "00_setup", "profile": "offline", "device": "cpu", "wall_seconds": 12.3,
+         "status": "ok", "metrics": {"acc": 0.91234}, "claims": [
+             {"text": "a", "held": True, "numbers": {}}]}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    assert update_readme(readme, NOTEBOOKS, tmp_path / "report.json")
+    text = readme.read_text()
+    assert "| 00 | [Setup and orientation: what transfer learning is](notebooks/00_setup.ipynb)" \
+        in text
+    assert "| 12 s | not measured |" in text
+    assert "| 00_setup | offline | cpu | ok | 1/1 | acc 0.912 |" in text
+    assert not update_readme(readme, NOTEBOOKS, tmp_path / "report.json")  # idempotent
+
+
+def test_without_a_run_the_readme_says_how_to_get_one(readme, tmp_path):
+    update_readme(readme, NOTEBOOKS, tmp_path / "missing.json")
+    assert "No run yet: `make course`" in readme.read_text()
+
+
+def test_a_readme_without_the_blocks_is_an_error(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("# nothing to fill\n")
+    with pytest.raises(ValueError, match="notebooks:start"):
+        update_readme(path, NOTEBOOKS, tmp_path / "missing.json")

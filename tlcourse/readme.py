@@ -1,0 +1,90 @@
+"""Regenerate the README's notebook table and latest results from a run report.
+
+The README holds two generated blocks between HTML comments (``<!-- notebooks:start -->``
+... ``<!-- notebooks:end -->`` and the same for ``results``); ``tlcourse readme`` rewrites
+them from the notebooks and ``runs/latest/report.json``, so they are never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from tlcourse.runner import find_notebooks
+
+__all__ = ["notebook_rows", "render_blocks", "update_readme"]
+
+
+def _title_and_goal(path: Path) -> tuple[str, str]:
+    nb = json.loads(path.read_text())
+    text = "".join(nb["cells"][0]["source"])
+    title = re.sub(r"^#\s*\d+\s*·\s*", "", text.splitlines()[0]).strip()
+    goals = re.findall(r"^- (.+)$", text, flags=re.M)
+    fallback = goals[0].rstrip(";.") if goals else ""
+    return title, nb["metadata"].get("tlcourse", {}).get("learn", fallback)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured"
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def notebook_rows(folder: Path, report: dict | None, gpu_report: dict | None = None) -> list[str]:
+    """Markdown rows: number, linked title, what you learn, offline CPU time, GPU time."""
+    def by_name(rep):
+        return {e["name"]: e for e in (rep or {}).get("notebooks", [])}
+
+    cpu, gpu = by_name(report), by_name(gpu_report)
+    rows = ["| # | notebook | what you learn | offline, CPU | full, GPU |",
+            "|---|---|---|---:|---:|"]
+    for path in find_notebooks(folder):
+        title, goal = _title_and_goal(path)
+        run = cpu.get(path.stem, {})
+        cpu_time = _minutes(run.get("wall_seconds")) if run.get("status") == "ok" else (
+            "failed" if run else "not measured")
+        gpu_time = _minutes(gpu.get(path.stem, {}).get("wall_seconds")) if gpu else "not measured"
+        rows.append(f"| {path.stem[:2]} | [{title}](notebooks/{path.name}) | {goal} | "
+                    f"{cpu_time} | {gpu_time} |")
+    return rows
+
+
+def _results(report: dict | None) -> list[str]:
+    if not report:
+        return ["No run yet: `make course` writes `runs/latest/report.json`, then "
+                "`tlcourse readme` fills this in."]
+    lines = [f"From `make course` on {report['created']}:", "",
+             "| notebook | profile | device | status | claims held | key metrics |",
+             "|---|---|---|---|---:|---|"]
+    for e in report["notebooks"]:
+        held = f"{sum(c['held'] for c in e['claims'])}/{len(e['claims'])}"
+        metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                            for k, v in list(e["metrics"].items())[:4])
+        lines.append(f"| {e['name']} | {e['profile']} | {e['device']} | {e['status']} | "
+                     f"{held} | {metrics} |")
+    return lines
+
+
+def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = None) -> dict:
+    return {"notebooks": "\n".join(notebook_rows(folder, report, gpu_report)),
+            "results": "\n".join(_results(report))}
+
+
+def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebooks",
+                  report_path: str | Path = "runs/latest/report.json",
+                  gpu_report_path: str | Path | None = None) -> bool:
+    """Rewrite the generated blocks of ``readme``; returns whether anything changed."""
+    readme, report_path = Path(readme), Path(report_path)
+    report = json.loads(report_path.read_text()) if report_path.exists() else None
+    gpu = (json.loads(Path(gpu_report_path).read_text())
+           if gpu_report_path and Path(gpu_report_path).exists() else None)
+    text = before = readme.read_text()
+    for name, body in render_blocks(Path(folder), report, gpu).items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        if not pattern.search(text):
+            raise ValueError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> "
+                             "block to fill")
+        text = pattern.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
+    readme.write_text(text)
+    return text != before
