@@ -71,11 +71,14 @@ def targets_of(dataset) -> np.ndarray:
     return np.asarray([y for _, y in dataset])
 
 
-def stratified_split(targets, fractions: Sequence[float], seed: int = 0) -> list[np.ndarray]:
+def stratified_split(targets, fractions: Sequence[float], seed: int = 0,
+                     groups=None) -> list[np.ndarray]:
     """Split indices into parts with the given fractions, keeping class proportions.
 
     Every class contributes ``round(fraction * count)`` items to each part but the last,
-    which takes the rest. The same seed always gives the same split.
+    which takes the rest. The same seed always gives the same split. With ``groups``
+    (one key per item, e.g. near-duplicate images sharing a key), a group is never split
+    across parts; a part then stops at the first group that reaches its share.
 
     Example:
         >>> train, test = stratified_split([0, 0, 0, 0, 1, 1, 1, 1], [0.5, 0.5], seed=0)
@@ -86,14 +89,18 @@ def stratified_split(targets, fractions: Sequence[float], seed: int = 0) -> list
     if not np.isclose(sum(fractions), 1.0) or min(fractions) < 0:
         raise ValueError(f"fractions must be non-negative and sum to 1, got {list(fractions)}")
     rng = np.random.default_rng(seed)
+    groups = np.arange(len(targets)) if groups is None else np.asarray(groups)
     parts: list[list[int]] = [[] for _ in fractions]
     for cls in np.unique(targets):
-        idx = rng.permutation(np.flatnonzero(targets == cls))
-        start = 0
-        for k, frac in enumerate(fractions):
-            stop = len(idx) if k == len(fractions) - 1 else start + round(frac * len(idx))
-            parts[k].extend(idx[start:stop].tolist())
-            start = stop
+        idx = np.flatnonzero(targets == cls)
+        keys = list(dict.fromkeys(groups[idx].tolist()))  # unique, in order
+        members = [idx[groups[idx] == keys[i]] for i in rng.permutation(len(keys))]
+        k, taken = 0, 0
+        for group in members:
+            while k < len(fractions) - 1 and taken >= round(fractions[k] * len(idx)):
+                k, taken = k + 1, 0
+            parts[k].extend(group.tolist())
+            taken += len(group)
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 

@@ -7,6 +7,7 @@ import os
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from tlcourse.checks import positive_int
 from tlcourse.data.arrays import ArrayDataset
 
 __all__ = ["loader_settings", "make_loader"]
@@ -47,8 +48,7 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False,
         seed: seeds the shuffle order, so the same seed gives the same batches.
         overrides: any ``DataLoader`` argument, e.g. ``num_workers=0``.
     """
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    positive_int("batch_size", batch_size)
     device = torch.device(device or "cpu")
     settings = loader_settings(dataset, device) | overrides
     generator = torch.Generator().manual_seed(seed)
