@@ -42,3 +42,14 @@ def test_a_readme_without_the_blocks_is_an_error(tmp_path):
     path.write_text("# nothing to fill\n")
     with pytest.raises(ValueError, match="notebooks:start"):
         update_readme(path, NOTEBOOKS, tmp_path / "missing.json")
+
+
+def test_the_instructor_schedule_adds_measured_run_times(tmp_path):
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Guide\n<!-- schedule:start -->\n<!-- schedule:end -->\n")
+    report = {"created": "x", "notebooks": [
+        {"name": "00_setup", "wall_seconds": 125.0, "status": "ok"}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    update_readme(guide, NOTEBOOKS, tmp_path / "report.json", blocks=("schedule",))
+    text = guide.read_text()
+    assert "| 09:00 | 00_setup | 30 min | 2.1 min |" in text

@@ -118,6 +118,10 @@ def _cmd_readme(args) -> int:
 
     changed = update_readme(args.readme, args.folder, args.report, args.gpu_report)
     print(f"{args.readme}: {'updated' if changed else 'already up to date'}")
+    guide = Path(args.guide)
+    if guide.exists():
+        changed = update_readme(guide, args.folder, args.report, blocks=("schedule",))
+        print(f"{guide}: {'updated' if changed else 'already up to date'}")
     return 0
 
 
@@ -146,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     readme.add_argument("--folder", default="notebooks")
     readme.add_argument("--report", default="runs/latest/report.json")
     readme.add_argument("--gpu-report", default=None, help="report.json of a GPU run, if any")
+    readme.add_argument("--guide", default="docs/instructor_guide.md",
+                        help="the instructor guide, whose schedule is regenerated too")
     readme.set_defaults(func=_cmd_readme)
     return parser
 

@@ -66,21 +66,53 @@ def _results(report: dict | None) -> list[str]:
     return lines
 
 
+#: Minutes of teaching and exercises per lesson, beside the measured run time.
+TEACH_MINUTES = 60
+
+
+def schedule_rows(folder: Path, report: dict | None, start: str = "09:00",
+                  lunch_after: str = "12:00") -> list[str]:
+    """A one-day schedule: each lesson's teaching time plus its measured CPU run time."""
+    runs = {e["name"]: e for e in (report or {}).get("notebooks", [])}
+    hour, minute = map(int, start.split(":"))
+    clock, lunch = hour * 60 + minute, sum(int(x) * m for x, m in zip(
+        lunch_after.split(":"), (60, 1), strict=True))
+    rows = ["| start | notebook | teaching + exercises | run time here (offline, CPU) |",
+            "|---|---|---:|---:|"]
+    lunch_done = False
+    for path in find_notebooks(folder):
+        if not lunch_done and clock >= lunch:
+            rows.append(f"| {clock // 60:02d}:{clock % 60:02d} | lunch | 60 min | |")
+            clock, lunch_done = clock + 60, True
+        meta = json.loads(path.read_text())["metadata"].get("tlcourse", {})
+        teach = int(meta.get("teach_minutes", TEACH_MINUTES))
+        seconds = runs.get(path.stem, {}).get("wall_seconds")
+        rows.append(f"| {clock // 60:02d}:{clock % 60:02d} | {path.stem} | {teach} min | "
+                    f"{_minutes(seconds)} |")
+        clock += teach + (int(seconds // 60) + 1 if seconds else 0) + 10  # + a 10 min break
+    return rows
+
+
 def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = None) -> dict:
     return {"notebooks": "\n".join(notebook_rows(folder, report, gpu_report)),
-            "results": "\n".join(_results(report))}
+            "results": "\n".join(_results(report)),
+            "schedule": "\n".join(schedule_rows(folder, report))}
 
 
 def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebooks",
                   report_path: str | Path = "runs/latest/report.json",
-                  gpu_report_path: str | Path | None = None) -> bool:
-    """Rewrite the generated blocks of ``readme``; returns whether anything changed."""
+                  gpu_report_path: str | Path | None = None,
+                  blocks: tuple[str, ...] = ("notebooks", "results")) -> bool:
+    """Rewrite the generated ``blocks`` of ``readme`` (any Markdown file); returns whether
+    anything changed. The instructor guide uses the ``schedule`` block."""
     readme, report_path = Path(readme), Path(report_path)
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     gpu = (json.loads(Path(gpu_report_path).read_text())
            if gpu_report_path and Path(gpu_report_path).exists() else None)
     text = before = readme.read_text()
-    for name, body in render_blocks(Path(folder), report, gpu).items():
+    rendered = render_blocks(Path(folder), report, gpu)
+    for name in blocks:
+        body = rendered[name]
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> "
