@@ -93,10 +93,13 @@ def schedule_rows(folder: Path, report: dict | None, start: str = "09:00",
     return rows
 
 
-def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = None) -> dict:
-    return {"notebooks": "\n".join(notebook_rows(folder, report, gpu_report)),
-            "results": "\n".join(_results(report)),
-            "schedule": "\n".join(schedule_rows(folder, report))}
+def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = None,
+                  blocks: tuple[str, ...] = ("notebooks", "results", "schedule")) -> dict:
+    """The Markdown of each named generated block."""
+    makers = {"notebooks": lambda: notebook_rows(folder, report, gpu_report),
+              "results": lambda: _results(report),
+              "schedule": lambda: schedule_rows(folder, report)}
+    return {name: "\n".join(makers[name]()) for name in blocks}
 
 
 def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebooks",
@@ -110,9 +113,7 @@ def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebo
     gpu = (json.loads(Path(gpu_report_path).read_text())
            if gpu_report_path and Path(gpu_report_path).exists() else None)
     text = before = readme.read_text()
-    rendered = render_blocks(Path(folder), report, gpu)
-    for name in blocks:
-        body = rendered[name]
+    for name, body in render_blocks(Path(folder), report, gpu, blocks).items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> "
