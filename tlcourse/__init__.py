@@ -7,21 +7,22 @@
 
 __version__ = "0.1.0"
 
-from tlcourse import claims, data, exercises, models, plot, profiles, train
+from tlcourse import (
+    adapt,
+    claims,
+    data,
+    exercises,
+    features,
+    io,
+    models,
+    plot,
+    profiles,
+    train,
+    widgets,
+)
 from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
-__all__ = [
-           "__version__",
-           "claims",
-           "data",
-           "exercises",
-           "get_device",
-           "get_profile",
-           "models",
-           "plot",
-           "profiles",
-           "seed_everything",
-           "setup",
-           "train",
-]
+__all__ = ["__version__", "adapt", "claims", "data", "exercises", "features", "get_device",
+           "get_profile", "io", "models", "plot", "profiles", "seed_everything", "setup", "train",
+           "widgets"]

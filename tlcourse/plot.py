@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["image_grid", "learning_curves", "predictions"]
+__all__ = ["accuracy_by_layer", "accuracy_vs_labels", "embedding_maps", "image_grid", "image_rows",
+           "learning_curves", "method_scores", "predictions"]
 
 
 def predictions(images: Mapping[str, np.ndarray],
