@@ -9,6 +9,8 @@ __version__ = "0.1.0"
 
 from tlcourse import (
     adapt,
+    callbacks,
+    checkpoint,
     claims,
     data,
     exercises,
@@ -17,12 +19,14 @@ from tlcourse import (
     models,
     plot,
     profiles,
+    regularize,
+    schedules,
     train,
     widgets,
 )
 from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
-__all__ = ["__version__", "adapt", "claims", "data", "exercises", "features", "get_device",
-           "get_profile", "io", "models", "plot", "profiles", "seed_everything", "setup", "train",
-           "widgets"]
+__all__ = ["__version__", "adapt", "callbacks", "checkpoint", "claims", "data", "exercises",
+           "features", "get_device", "get_profile", "io", "models", "plot", "profiles",
+           "regularize", "schedules", "seed_everything", "setup", "train", "widgets"]

@@ -152,8 +152,12 @@ def finetune_explorer(build_model, train_loader, val_loader, *, num_blocks: int 
                       lr=rate, desc=f"{n} blocks, lr {rate:g}", **fit_options)
         runs[f"{n} blocks, lr {rate:g}"] = history
         fig = learning_curves(runs)
-        fig.axes[0].set_title(f"last n blocks + head fine-tuned for {num_epochs} epochs",
-                              fontsize=10)
+        ax = fig.axes[0]
+        ax.set(ylim=(0, 1), ylabel="accuracy", xticks=range(1, num_epochs + 1))
+        ax.set_title(f"head + last n blocks fine-tuned for {num_epochs} epochs", fontsize=10)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+        fig.set_size_inches(9, 3.4)
+        fig.tight_layout()
         return history, fig
 
     history, fig = train(num_blocks, lr)
