@@ -278,6 +278,10 @@ twins of colour drawings (`bw` in the file name): near-duplicates, best kept on 
 split. The pool takes the files the labelled rules match but the set does not use (surplus and
 excluded files), then other folders round-robin (no gradient swatches). By origin: {origin}.
 
+Size: `clipart.npz` is about 6 MB (606 RGB images at 128 px, compressed). 128 px is kept
+because the pretrained backbone needs that much detail for useful features; the lessons
+downscale on load when they need less. All of data/ stays near 12 MB.
+
 ## Preprocessing
 
 Composite onto white; crop to the non-white content (any channel < {WHITE_LEVEL}; flags: to
