@@ -21,6 +21,7 @@ from tlcourse import (
     profiles,
     regularize,
     schedules,
+    ssl,
     train,
     widgets,
 )
@@ -29,4 +30,5 @@ from tlcourse.profiles import get_profile
 
 __all__ = ["__version__", "adapt", "callbacks", "checkpoint", "claims", "data", "exercises",
            "features", "get_device", "get_profile", "io", "models", "plot", "profiles",
-           "regularize", "schedules", "seed_everything", "setup", "train", "widgets"]
+           "regularize", "schedules", "seed_everything", "setup", "ssl", "train",
+           "widgets"]
