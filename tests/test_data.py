@@ -171,3 +171,32 @@ def test_load_folder_errors_say_what_to_do(tmp_path):
 def test_capstone_folder_loads_as_an_image_folder():
     data = tlc.data.load_folder(tlc.data.data_root() / "capstone_images", size=64)
     assert len(data.classes) == 4 and len(data) >= 100
+
+
+def test_a_class_with_one_image_is_kept_with_a_warning_that_says_what_to_do(tmp_path):
+    for k in range(3):
+        _save(tmp_path / "cats" / f"{k}.png", Image.new("RGB", (40, 40), (k, 0, 0)))
+    _save(tmp_path / "owl" / "only.png", Image.new("RGB", (40, 40), (0, 0, 255)))
+    with pytest.warns(UserWarning, match=r"1 class\(es\) with a single image: owl") as caught:
+        data = tlc.data.load_folder(tmp_path, size=32)
+    message = str(caught[0].message)
+    assert "2 at least" in message and "min_images=2" in message
+    assert data.classes == ["cats", "owl"] and data.targets.tolist() == [0, 0, 0, 1]
+    # Why it matters: a stratified split can put the one image in one part only.
+    train, test = tlc.data.stratified_split(data.targets, [0.75, 0.25], seed=0)
+    assert (data.targets[train] == 1).sum() + (data.targets[test] == 1).sum() == 1
+
+
+def test_min_images_leaves_out_classes_that_are_too_small(tmp_path):
+    for k in range(3):
+        _save(tmp_path / "cats" / f"{k}.png", Image.new("RGB", (40, 40), (k, 0, 0)))
+        _save(tmp_path / "dogs" / f"{k}.png", Image.new("RGB", (40, 40), (0, k, 0)))
+    _save(tmp_path / "owl" / "only.png", Image.new("RGB", (40, 40), (0, 0, 255)))
+    with pytest.warns(UserWarning, match=r"fewer than 2 usable images .*left out: owl \(1\)"):
+        data = tlc.data.load_folder(tmp_path, size=32, min_images=2)
+    assert data.classes == ["cats", "dogs"] and data.targets.tolist() == [0, 0, 0, 1, 1, 1]
+    assert data.images[3:, 1, 16, 16].tolist() == [0, 1, 2]  # the dogs' own images
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="at least 5 usable images"):
+        tlc.data.load_folder(tmp_path, size=32, min_images=5)
+    with pytest.raises(ValueError, match="min_images"):
+        tlc.data.load_folder(tmp_path, min_images=0)

@@ -49,10 +49,25 @@ def _checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _accepted_digests(sums: Path) -> list[str]:
+    """The digests a checksum file accepts (one per line); ``[]`` if it is unreadable."""
+    try:
+        lines = sums.read_bytes().decode("ascii").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line.split()[0] for line in lines if line.split()]
+
+
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` ``obj`` atomically, with a SHA-256 file beside it."""
+    """``torch.save`` ``obj`` atomically, with a SHA-256 file beside it.
+
+    The checksum file first lists the new digest and the old one, then the data file is
+    renamed into place, then the old digest is dropped: a crash at any point leaves the old
+    file or the new one loadable, never neither.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sums = _checksum_path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -60,11 +75,16 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             f.flush()
             os.fsync(f.fileno())
         digest = sha256_file(tmp)
+        # keep the old file's digest only if the old file is intact
+        old = sha256_file(path) if path.exists() else None
+        previous = [old] if old in _accepted_digests(sums) else []
+        lines = [f"{d}  {path.name}\n" for d in [digest, *previous]]
+        atomic_write_bytes(sums, "".join(lines).encode())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    atomic_write_bytes(_checksum_path(path), f"{digest}  {path.name}\n".encode())
+    atomic_write_bytes(sums, f"{digest}  {path.name}\n".encode())
     return path
 
 
@@ -82,7 +102,7 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> A
     if not sums.exists():
         raise CorruptFileError(f"{path} has no checksum file {sums.name}: it was not written "
                                "completely by tlcourse; delete it to rebuild it.")
-    if sums.read_text().split()[0] != sha256_file(path):
+    if sha256_file(path) not in _accepted_digests(sums):
         raise CorruptFileError(f"{path} does not match its checksum: the file is truncated or "
                                "corrupt; delete it to rebuild it.")
     return torch.load(path, map_location=map_location, weights_only=True)

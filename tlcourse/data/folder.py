@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from tlcourse.checks import positive_int
 from tlcourse.data.arrays import ArrayDataset
 
 __all__ = ["IMAGE_SUFFIXES", "load_folder", "to_rgb_array"]
@@ -34,17 +35,26 @@ def to_rgb_array(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(canvas)
 
 
-def load_folder(root: str | Path, size: int = 128, min_size: int = 16) -> ArrayDataset:
+def load_folder(root: str | Path, size: int = 128, min_size: int = 16,
+                min_images: int = 1) -> ArrayDataset:
     """Load ``root/<class>/<image>`` into memory as an :class:`ArrayDataset`.
 
     Files that are not images (by suffix) are ignored; files that cannot be decoded and
     images smaller than ``min_size`` pixels on a side are skipped with one warning that
-    counts them. Class folders are sorted by name; empty ones are reported.
+    counts them. Class folders are sorted by name; those left with no usable image, or with
+    fewer than ``min_images``, are left out with a warning that names them.
+
+    A class with a single image is kept (with the default ``min_images=1``) but warned
+    about: a train/test split such as :func:`tlcourse.data.stratified_split` puts its one
+    image in one part only, so the class is either never learned or never tested. Give each
+    class at least 2 images (10 or more to learn it), or pass ``min_images=2`` to leave such
+    classes out.
 
     Raises:
         FileNotFoundError: ``root`` does not exist.
-        ValueError: no class folders, or no readable images at all.
+        ValueError: no class folders, no readable images at all, or a bad ``min_images``.
     """
+    positive_int("min_images", min_images)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist; expected the layout "
@@ -53,10 +63,10 @@ def load_folder(root: str | Path, size: int = 128, min_size: int = 16) -> ArrayD
     if not class_dirs:
         raise ValueError(f"{root} has no class folders; put each class's images in its own "
                          "sub-folder, e.g. root/cats/1.jpg and root/dogs/2.jpg")
-    images, targets, classes, skipped, empty = [], [], [], [], []
+    images, targets, classes, skipped, empty, too_few = [], [], [], [], [], []
     for class_dir in class_dirs:
         files = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        loaded = 0
+        loaded = []
         for path in files:
             try:
                 with Image.open(path) as im:
@@ -64,16 +74,17 @@ def load_folder(root: str | Path, size: int = 128, min_size: int = 16) -> ArrayD
                     if min(im.size) < min_size:
                         skipped.append(f"{path} (only {im.width}x{im.height} px)")
                         continue
-                    images.append(to_rgb_array(im, size))
+                    loaded.append(to_rgb_array(im, size))
             except (UnidentifiedImageError, OSError, ValueError) as err:
                 skipped.append(f"{path} ({type(err).__name__})")
-                continue
-            targets.append(len(classes))
-            loaded += 1
-        if loaded:
-            classes.append(class_dir.name)
-        else:
+        if not loaded:
             empty.append(class_dir.name)
+        elif len(loaded) < min_images:
+            too_few.append(f"{class_dir.name} ({len(loaded)})")
+        else:
+            images += loaded
+            targets += [len(classes)] * len(loaded)
+            classes.append(class_dir.name)
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable or too small image(s) in {root}: "
                       + "; ".join(skipped[:5]) + (" ..." if len(skipped) > 5 else ""),
@@ -81,6 +92,19 @@ def load_folder(root: str | Path, size: int = 128, min_size: int = 16) -> ArrayD
     if empty:
         warnings.warn(f"class folder(s) with no usable image, left out: {', '.join(empty)}",
                       stacklevel=2)
+    if too_few:
+        warnings.warn(f"{len(too_few)} class folder(s) with fewer than {min_images} usable "
+                      f"images (min_images), left out: {', '.join(too_few)}", stacklevel=2)
+    single = [name for k, name in enumerate(classes) if targets.count(k) == 1]
+    if single:
+        warnings.warn(f"{len(single)} class(es) with a single image: {', '.join(single)}. "
+                      "They are kept, but a train/test split puts that image in one part "
+                      "only, so each such class is either never learned or never tested. "
+                      "Add images (2 at least, 10 or more to learn a class) or pass "
+                      "min_images=2 to leave such classes out.", stacklevel=2)
+    if not images and too_few:
+        raise ValueError(f"no class under {root} has at least {min_images} usable images "
+                         f"(min_images): {', '.join(too_few)}")
     if not images:
         raise ValueError(f"no readable images under {root} (suffixes: "
                          f"{', '.join(sorted(IMAGE_SUFFIXES))})")
