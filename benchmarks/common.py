@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import resource
 import statistics
@@ -20,7 +21,16 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    from tlcourse.env import available_cores, default_threads
+
+    threads = default_threads()
+    return (f"CPU ({platform.processor() or platform.machine()}, {available_cores()} cores; "
+            f"tlcourse's default {threads} thread{'s' if threads > 1 else ''})")
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews timings."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def peak_rss_mb() -> float:
@@ -50,13 +60,20 @@ def in_subprocess(module: str, *args: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def write_section(title: str, lines: list[str]) -> None:
-    """Replace (or add) the section ``## title`` in RESULTS.md."""
+def write_section(title: str, lines: list[str], first: bool = False) -> None:
+    """Replace (or add, at the end or ``first``) the section ``## title`` in RESULTS.md."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     head = f"## {title}"
-    body = "\n".join([head, "", f"_{dt.date.today()}, {device_name()}, torch {torch.__version__}_",
-                      "", *lines, ""])
+    body = "\n".join([head, "", f"_{dt.datetime.now():%Y-%m-%d %H:%M}, {device_name()}, "
+                      f"torch {torch.__version__}, load average {load_average()}_",
+                      "", *lines]).rstrip("\n")
     parts = text.split("\n## ")
-    kept = [parts[0].rstrip("\n")] + [f"## {p}".rstrip("\n") for p in parts[1:]
-                                      if not p.startswith(title)]
-    RESULTS.write_text("\n\n".join([*kept, body]).rstrip("\n") + "\n")
+    sections = [f"## {p}".rstrip("\n") for p in parts[1:]]
+    index = next((i for i, p in enumerate(sections) if p.split("\n")[0] == head), None)
+    if index is not None:
+        sections[index] = body
+    elif first:
+        sections.insert(0, body)
+    else:
+        sections.append(body)
+    RESULTS.write_text("\n\n".join([parts[0].rstrip("\n"), *sections]) + "\n")

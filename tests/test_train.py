@@ -107,3 +107,18 @@ def test_mixed_precision_is_a_gpu_only_path():
     assert amp_dtype(torch.device("cpu"), "auto") is None
     assert amp_dtype(torch.device("cpu"), True) is None
     assert amp_dtype(torch.device("cuda"), False) is None
+
+
+def test_training_metrics_are_the_means_over_the_epoch():
+    # With a learning rate of 0 the model never changes, so the epoch's training loss and
+    # accuracy are those of the model on the whole training set, with and without a penalty.
+    train, _ = _loaders()
+    model = _model()
+    expected = evaluate(model, train, device="cpu")
+    history = fit(model, train, num_epochs=2, device="cpu", progress=False,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                  penalty=lambda model, x, logits: 0.25 * x.abs().mean())
+    x = train.dataset.tensors[0]
+    assert history["train_loss"] == pytest.approx([expected["loss"]] * 2, rel=1e-5)
+    assert history["train_acc"] == pytest.approx([expected["acc"]] * 2)
+    assert history["penalty"] == pytest.approx([0.25 * x.abs().mean().item()] * 2, rel=1e-5)

@@ -1,12 +1,17 @@
-"""Hooks into :func:`tlcourse.train.fit`: the :class:`Callback` base and early stopping.
+"""Hooks into :func:`tlcourse.train.fit`: the :class:`Callback` base, early stopping and
+a live plot.
 
 Early stopping watches a validation metric and stops when it has not improved for
 ``patience`` epochs, then puts back the weights of the best epoch: with few labels a
 network soon starts to memorise them, and the best epoch generalises better than the last.
+
+:class:`LivePlot` (``fit(..., live_plot=True)``) redraws the loss and accuracy curves after
+every epoch, so a learner sees overfitting begin while the run is still going.
 """
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 from torch import nn
@@ -16,7 +21,7 @@ from tlcourse.checks import positive_int
 if TYPE_CHECKING:
     from tlcourse.train import History
 
-__all__ = ["Callback", "EarlyStopping"]
+__all__ = ["Callback", "EarlyStopping", "LivePlot"]
 
 
 class Callback:
@@ -99,3 +104,99 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
         self.wait, self.best_state = state["wait"], state["best_state"]
+
+
+def _display_handle():
+    """``IPython.display.display`` when running in a Jupyter kernel, else ``None``."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return display if shell is not None and hasattr(shell, "kernel") else None
+
+
+class LivePlot(Callback):
+    """Loss and accuracy curves (train and validation) redrawn after every epoch.
+
+    In a Jupyter kernel the figure is shown once and updated in place through a display
+    handle (one output, not one per epoch). Elsewhere (plain Python, tests) nothing is
+    shown: the figure is drawn once at the end. Either way it is a standalone
+    ``matplotlib.figure.Figure`` (no pyplot window opens), left in ``history.figure``.
+
+    Args:
+        interactive: ``None`` detects a kernel; ``False`` never displays.
+
+    Example:
+        >>> plot = LivePlot(interactive=False)
+        >>> plot.on_epoch_end(0, None, {"train_loss": 0.9, "val_loss": 1.0, "train_acc": 0.5})
+        >>> plot.series
+        {'train_loss': [0.9], 'val_loss': [1.0], 'train_acc': [0.5]}
+    """
+
+    KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
+
+    def __init__(self, interactive: bool | None = None) -> None:
+        self.interactive = interactive
+        self.epochs: list[int] = []
+        self.series: dict[str, list[float]] = {}
+        self.figure = None
+        self._handle = None
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, row: dict) -> None:
+        self.epochs.append(epoch + 1)
+        for key in self.KEYS:
+            if key in row:
+                self.series.setdefault(key, []).append(float(row[key]))
+        display = _display_handle() if self.interactive is not False else None
+        if display is not None:
+            self.draw()
+            self._show(display)
+
+    def on_fit_end(self, model: nn.Module, history: History) -> None:
+        self.draw()
+        history.figure = self.figure
+
+    def draw(self):
+        """(Re)draw the curves of the epochs so far; return the figure."""
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
+
+        if self.figure is None:
+            self.figure = Figure(figsize=(9, 3.2), layout="constrained")
+            for ax, metric in zip(self.figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
+                ax.set(xlabel="epoch", ylabel=metric, title=metric)
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for ax, metric in zip(self.figure.axes, ("loss", "acc"), strict=True):
+            for split, style in (("train", "-o"), ("val", "--o")):
+                values = self.series.get(f"{split}_{metric}")
+                if not values:
+                    continue
+                line = next((ln for ln in ax.lines if ln.get_label() == split), None)
+                if line is None:
+                    (line,) = ax.plot([], [], style, label=split, markersize=3)
+                    ax.legend()
+                line.set_data(self.epochs[-len(values):], values)
+            ax.relim()
+            ax.autoscale_view()
+        return self.figure
+
+    def _show(self, display) -> None:
+        from IPython.display import Image
+
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=80)
+        image = Image(data=buffer.getvalue(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def state_dict(self) -> dict:
+        return {"epochs": list(self.epochs), "series": {k: list(v) for k, v in
+                                                         self.series.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs = list(state["epochs"])
+        self.series = {k: list(v) for k, v in state["series"].items()}
