@@ -25,9 +25,11 @@ import torch
 
 from tlcourse import io
 
-__all__ = ["get_rng_state", "load_checkpoint", "save_checkpoint", "set_rng_state"]
+__all__ = ["get_rng_state", "load_checkpoint", "load_classifier", "save_checkpoint",
+           "save_classifier", "set_rng_state"]
 
 FORMAT = 1
+CLASSIFIER_FORMAT = "tlcourse-classifier-1"
 
 
 def get_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -114,3 +116,35 @@ def load_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, optimize
             cb.load_state_dict(ckpt["callbacks"][name])
     set_rng_state(ckpt["rng"], generator)
     return ckpt
+
+
+def save_classifier(path: str | os.PathLike, model: torch.nn.Module, *, backbone: str,
+                    classes: list[str], image_size: int) -> Path:
+    """Save a trained classifier with what it takes to use it again: the backbone's name, the
+    class names and the input size (atomically, with a checksum). ``model`` is a backbone
+    from :func:`tlcourse.models.load_backbone` with its head replaced for ``classes``."""
+    return io.save({"format": CLASSIFIER_FORMAT, "backbone": backbone,
+                    "classes": list(classes), "image_size": int(image_size),
+                    "model": {k: v.detach().cpu() for k, v in model.state_dict().items()}}, path)
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A classifier saved by :func:`save_classifier`, in eval mode on the CPU, and its
+    ``{"backbone", "classes", "image_size"}``. No weights are downloaded: the architecture is
+    built empty and filled from the file.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        tlcourse.io.CorruptFileError: the file is truncated or was changed.
+        ValueError: the file is not a saved classifier.
+    """
+    from tlcourse.models import load_backbone, replace_head
+
+    saved = io.load(path)
+    if not isinstance(saved, dict) or saved.get("format") != CLASSIFIER_FORMAT:
+        raise ValueError(f"{path} is not a classifier saved by tlcourse.checkpoint."
+                         "save_classifier; was it a training checkpoint (load_checkpoint)?")
+    model = replace_head(load_backbone(saved["backbone"], pretrained=False), len(saved["classes"]))
+    model.load_state_dict(saved["model"])
+    info = {k: saved[k] for k in ("backbone", "classes", "image_size")}
+    return model.eval(), info

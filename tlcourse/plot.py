@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["accuracy_by_layer", "accuracy_vs_labels", "embedding_maps", "image_grid", "image_rows",
-           "learning_curves", "method_scores", "predictions"]
+__all__ = ["accuracy_by_layer", "accuracy_vs_labels", "confusion_matrix", "embedding_maps",
+           "image_grid", "image_rows", "learning_curves", "method_scores", "predictions"]
 
 
 def predictions(images: Mapping[str, np.ndarray],
@@ -219,4 +219,31 @@ def method_scores(means: Mapping[str, float], stds: Mapping[str, float] | None =
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def confusion_matrix(targets, predictions, classes: Sequence[str], title: str | None = None):
+    """Counts of (true class, predicted class), each row shaded by its share of the class.
+
+    Returns the figure; the counts themselves are ``fig.counts`` (rows: true classes).
+    """
+    targets, predictions = np.asarray(targets), np.asarray(predictions)
+    k = len(classes)
+    counts = np.zeros((k, k), dtype=int)
+    np.add.at(counts, (targets, predictions), 1)
+    share = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * k, 0.8 + 0.5 * k))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            if counts[i, j]:
+                ax.text(j, i, counts[i, j], ha="center", va="center", fontsize=8,
+                        color="white" if share[i, j] > 0.6 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(k), classes, fontsize=8)
+    ax.set(xlabel="predicted", ylabel="true")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.counts = counts
     return fig

@@ -2,7 +2,7 @@
 
 from tlcourse.data.arrays import ArrayDataset, per_class_subset, stratified_split, targets_of
 from tlcourse.data.download import AssetMissingError, ChecksumError, cache_dir, download
-from tlcourse.data.folder import load_folder
+from tlcourse.data.folder import load_folder, to_rgb_array
 from tlcourse.data.loaders import loader_settings, make_loader
 from tlcourse.data.registry import DATASETS, PHOTOS, available, data_root, load, load_photos
 from tlcourse.data.transforms import image_transform
@@ -26,4 +26,5 @@ __all__ = [
            "per_class_subset",
            "stratified_split",
            "targets_of",
+           "to_rgb_array",
 ]

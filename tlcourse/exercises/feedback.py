@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["report"]
+__all__ = ["call", "report"]
 
 
 def report(problems: list[str], strict: bool, ok_message: str) -> bool:
@@ -19,3 +19,11 @@ def report(problems: list[str], strict: bool, ok_message: str) -> bool:
         return False
     print(ok_message)
     return True
+
+
+def call(fn, *args):
+    """``(fn(*args), None)``, or ``(None, message)`` when the learner's ``fn`` raised."""
+    try:
+        return fn(*args), None
+    except Exception as err:  # feedback for the learner, not a crash
+        return None, f"your function raised {type(err).__name__}: {err}"
