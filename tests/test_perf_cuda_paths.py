@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import tlcourse as tlc
-from tlcourse import features, train
+from tlcourse import accel, features, train
 from tlcourse.train import OutOfMemoryError, fit, predict, shrink_loader
 
 
@@ -247,10 +247,10 @@ def test_a_failing_compile_warns_and_trains_without_it(monkeypatch, where):
 @pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
 def test_amp_dtype_is_bf16_where_supported_else_fp16(monkeypatch, bf16, expected):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
-    assert train.amp_dtype(torch.device("cuda"), "auto") is expected
-    assert train.amp_dtype(torch.device("cuda"), True) is expected
-    assert train.amp_dtype(torch.device("cuda"), False) is None
-    assert train.amp_dtype(torch.device("cpu"), True) is None
+    assert accel.amp_dtype(torch.device("cuda"), "auto") is expected
+    assert accel.amp_dtype(torch.device("cuda"), True) is expected
+    assert accel.amp_dtype(torch.device("cuda"), False) is None
+    assert accel.amp_dtype(torch.device("cpu"), True) is None
 
 
 @pytest.mark.parametrize(("dtype", "scaled"), [(torch.float16, True), (torch.bfloat16, False)])
@@ -285,10 +285,10 @@ def test_fp16_trains_through_a_gradient_scaler_and_bf16_without(monkeypatch, dty
 
 
 def test_channels_last_is_the_default_on_cuda_and_cpu_not_mps():
-    use = train._use_channels_last
+    use = accel._use_channels_last
     assert use(torch.device("cuda"), "auto") and use(torch.device("cpu"), "auto")
     assert not use(torch.device("mps"), "auto") and not use(torch.device("cuda"), False)
-    x, _ = train._to((torch.randn(2, 3, 5, 5), torch.tensor([0, 1])), torch.device("cpu"), True)
+    x, _ = accel._to((torch.randn(2, 3, 5, 5), torch.tensor([0, 1])), torch.device("cpu"), True)
     assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
@@ -346,7 +346,7 @@ def test_on_cuda_fit_uses_amp_channels_last_and_undoes_an_oom_epoch():
     model, history, messages = run(32, 8)
     assert messages[-1].endswith("retrying with batch size 8.") and history.batch_size == 8
     assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
-    expected = train.amp_dtype(torch.device("cuda"))
+    expected = accel.amp_dtype(torch.device("cuda"))
     assert (True, torch.float32) in dtypes and expected in dtypes
     reference, ref_history, _ = run(8, 1000)
     assert history["train_loss"] == pytest.approx(ref_history["train_loss"], rel=1e-3)

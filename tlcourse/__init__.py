@@ -8,6 +8,7 @@
 __version__ = "0.1.0"
 
 from tlcourse import (
+    accel,
     adapt,
     callbacks,
     checkpoint,
@@ -28,7 +29,7 @@ from tlcourse import (
 from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
-__all__ = ["__version__", "adapt", "callbacks", "checkpoint", "claims", "data", "exercises",
-           "features", "get_device", "get_profile", "io", "models", "plot", "profiles",
-           "regularize", "schedules", "seed_everything", "setup", "ssl", "train",
+__all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "data",
+           "exercises", "features", "get_device", "get_profile", "io", "models", "plot",
+           "profiles", "regularize", "schedules", "seed_everything", "setup", "ssl", "train",
            "widgets"]

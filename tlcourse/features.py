@@ -30,13 +30,13 @@ from torch import nn
 from torch.utils.data import Subset, TensorDataset
 from tqdm.auto import tqdm
 
+from tlcourse.accel import OutOfMemoryError, amp_dtype, shrink_loader
 from tlcourse.data.arrays import ArrayDataset, targets_of
 from tlcourse.data.download import cache_dir
 from tlcourse.data.loaders import make_loader
 from tlcourse.env import get_device
 from tlcourse.io import cache_key, cached
 from tlcourse.profiles import unknown_name_error
-from tlcourse.train import OutOfMemoryError, amp_dtype, shrink_loader
 
 __all__ = ["ExtractionInfo", "cache_path", "dataset_identity", "depth_layers", "extract",
            "extraction_key", "knn_predict", "linear_probe", "nearest_neighbours",

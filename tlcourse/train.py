@@ -16,32 +16,36 @@ checkpoints written atomically each epoch that a later call resumes exactly
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import math
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 
 from tlcourse import checkpoint as ckpt_lib
 from tlcourse import schedules
+from tlcourse.accel import (
+    OutOfMemoryError,
+    _autocast,
+    _Compiled,
+    _prepare,
+    _snapshot,
+    _to,
+    _use_channels_last,
+    amp_dtype,
+    shrink_loader,
+)
 from tlcourse.callbacks import Callback, EarlyStopping, LivePlot
 from tlcourse.checks import positive_int
 from tlcourse.env import get_device, seed_everything
 
 __all__ = ["Callback", "EarlyStopping", "History", "LivePlot", "OutOfMemoryError", "amp_dtype",
            "evaluate", "fit", "predict", "shrink_loader"]
-
-#: What PyTorch raises when the GPU's memory runs out (``torch.cuda.OutOfMemoryError``).
-OutOfMemoryError = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 @dataclass
@@ -76,41 +80,6 @@ class History:
         return len(self.epochs)
 
 
-def amp_dtype(device: torch.device, amp: bool | str = "auto") -> torch.dtype | None:
-    """The autocast dtype: bf16 (or fp16 on older GPUs) on CUDA, ``None`` (off) elsewhere.
-
-    Mixed precision only pays off on a GPU, so ``amp=True`` on a CPU also gives ``None``.
-    float16 needs a gradient scaler (``fit`` uses one); bfloat16 has float32's range.
-    """
-    if amp is False or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _autocast(device: torch.device, dtype: torch.dtype | None):
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def _to(batch, device: torch.device, channels_last: bool):
-    x, y = batch[0], batch[1]
-    non_blocking = device.type == "cuda"  # overlaps the copy with compute (pinned memory)
-    x = x.to(device, non_blocking=non_blocking)
-    if channels_last and x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, y.to(device, non_blocking=non_blocking)
-
-
-def _use_channels_last(device: torch.device, channels_last: bool | str) -> bool:
-    # Measured faster on CUDA (tensor cores) and on CPUs (oneDNN); MPS gains nothing.
-    return device.type in ("cuda", "cpu") if channels_last == "auto" else bool(channels_last)
-
-
-def _prepare(model: nn.Module, device: torch.device, use_cl: bool) -> nn.Module:
-    return model.to(device, memory_format=torch.channels_last) if use_cl else model.to(device)
-
-
 def _call(callbacks, hook: str, *args) -> list:
     # Callbacks may implement only some hooks (any object with the method will do).
     return [getattr(cb, hook)(*args) for cb in callbacks if hasattr(cb, hook)]
@@ -125,113 +94,6 @@ def _make_scheduler(scheduler, optimizer, total_steps: int, warmup: float):
         return scheduler(optimizer, total_steps)
     return scheduler  # any object with .step()
 
-
-def shrink_loader(loader, what: str, error: str = "") -> DataLoader:
-    """A copy of ``loader`` with half its batch size, after CUDA ran out of memory.
-
-    Same dataset, sampler (and so the same shuffling generator), workers, collate
-    function and pinning. Warns with the new size.
-
-    Raises:
-        OutOfMemoryError: the batch size is already 1, or ``loader`` is not a
-            ``DataLoader`` with a ``batch_size`` (a custom batch sampler).
-    """
-    size = getattr(loader, "batch_size", None)
-    if not isinstance(loader, DataLoader) or size is None:
-        raise OutOfMemoryError(
-            f"CUDA ran out of memory while {what}, and this {type(loader).__name__} has no "
-            f"batch_size to halve. Pass a DataLoader with a smaller batch_size. ({error})")
-    if size <= 1:
-        raise OutOfMemoryError(
-            f"CUDA ran out of memory while {what}, even with batch size 1: the model does not "
-            "fit in this GPU's memory. Use a smaller backbone or image size, freeze more "
-            "layers, or free GPU memory (restart the kernel). "
-            f"({error})")
-    new = size // 2
-    warnings.warn(f"CUDA out of memory at batch size {size} while {what}; retrying with "
-                  f"batch size {new}.", stacklevel=3)
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    settings = {"num_workers": loader.num_workers, "collate_fn": loader.collate_fn,
-                "pin_memory": loader.pin_memory, "drop_last": loader.drop_last,
-                "timeout": loader.timeout, "worker_init_fn": loader.worker_init_fn,
-                "multiprocessing_context": loader.multiprocessing_context,
-                "generator": loader.generator, "persistent_workers": loader.persistent_workers,
-                "pin_memory_device": loader.pin_memory_device}
-    if loader.num_workers > 0:
-        settings["prefetch_factor"] = loader.prefetch_factor
-    if not isinstance(loader.dataset, IterableDataset):
-        settings["sampler"] = loader.sampler
-    return DataLoader(loader.dataset, batch_size=new, **settings)
-
-
-def _cpu_copy(obj, buffers: dict, key: str = ""):
-    """A CPU copy of a (nested) state dict. CUDA tensors go into pinned ``buffers``, reused
-    from epoch to epoch, by asynchronous copies that keep the GPU busy."""
-    if torch.is_tensor(obj):
-        if obj.device.type != "cuda":
-            return obj.detach().to("cpu", copy=True)
-        buffer = buffers.get(key)
-        if buffer is None or buffer.shape != obj.shape or buffer.dtype != obj.dtype:
-            buffer = buffers[key] = torch.empty_like(obj, device="cpu", pin_memory=True)
-        return buffer.copy_(obj.detach(), non_blocking=True)
-    if isinstance(obj, dict):
-        return {k: _cpu_copy(v, buffers, f"{key}/{k}") for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return type(obj)(_cpu_copy(v, buffers, f"{key}/{i}") for i, v in enumerate(obj))
-    return copy.deepcopy(obj)
-
-
-def _snapshot(model: nn.Module, generator, objects: dict, buffers: dict) -> Callable[[], None]:
-    """Copy (to the CPU) everything an epoch changes; return a function that puts it back.
-
-    Taken before each epoch so that an epoch that ran out of memory halfway is run again
-    from a clean start: weights, optimizer moments, scheduler, scaler, callbacks, RNGs.
-    """
-    weights = _cpu_copy(model.state_dict(), buffers, "model")
-    requires_grad = [p.requires_grad for p in model.parameters()]
-    states = {k: _cpu_copy(o.state_dict(), buffers, k) for k, o in objects.items()
-              if hasattr(o, "state_dict")}
-    rng = ckpt_lib.get_rng_state(generator)
-
-    def restore() -> None:
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()  # the asynchronous copies have landed
-        model.load_state_dict(weights)
-        for p, flag in zip(model.parameters(), requires_grad, strict=True):
-            p.requires_grad_(flag)
-        for key, state in states.items():
-            objects[key].load_state_dict(state)
-        ckpt_lib.set_rng_state(rng, generator)
-
-    return restore
-
-
-class _Compiled:
-    """``torch.compile(model)``, falling back to ``model`` with a warning if it fails."""
-
-    def __init__(self, model: nn.Module) -> None:
-        self.model, self.compiled = model, None
-        try:
-            self.compiled = torch.compile(model)
-        except Exception as err:  # e.g. an unsupported Python or platform
-            self._fail(err)
-
-    def _fail(self, err: Exception) -> None:
-        self.compiled = None
-        warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err).strip()[:300]}); "
-                      "training without it (compile=False gives the same results).",
-                      stacklevel=3)
-
-    def __call__(self, x):
-        if self.compiled is not None:
-            try:
-                return self.compiled(x)
-            except OutOfMemoryError:
-                raise
-            except Exception as err:  # compilation happens at the first call
-                self._fail(err)
-        return self.model(x)
 
 
 def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr: float = 1e-3,
