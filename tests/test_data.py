@@ -182,9 +182,12 @@ def test_a_class_with_one_image_is_kept_with_a_warning_that_says_what_to_do(tmp_
     message = str(caught[0].message)
     assert "2 at least" in message and "min_images=2" in message
     assert data.classes == ["cats", "owl"] and data.targets.tolist() == [0, 0, 0, 1]
-    # Why it matters: a stratified split can put the one image in one part only.
-    train, test = tlc.data.stratified_split(data.targets, [0.75, 0.25], seed=0)
-    assert (data.targets[train] == 1).sum() + (data.targets[test] == 1).sum() == 1
+    # Why it matters: a split can put the one image in one part only. It goes to the first
+    # (training) part, so the class can be learnt but never tested.
+    for fractions in ([0.75, 0.25], [0.5, 0.5], [0.2, 0.8], [0.6, 0.2, 0.2]):
+        parts = tlc.data.stratified_split(data.targets, fractions, seed=0)
+        assert (data.targets[parts[0]] == 1).sum() == 1
+        assert sum((data.targets[p] == 1).sum() for p in parts) == 1
 
 
 def test_min_images_leaves_out_classes_that_are_too_small(tmp_path):

@@ -59,3 +59,20 @@ def test_no_network_fails_within_seconds_naming_fetch(tmp_path, monkeypatch):
     with pytest.raises(AssetMissingError, match="tlcourse fetch --profile full"):
         download("https://download.pytorch.org/models/x.pth", tmp_path / "x.pth", "ab")
     assert time.perf_counter() - start < 5
+
+
+def test_a_name_lookup_that_hangs_is_given_up_after_the_timeout(monkeypatch):
+    # Without a network, resolving a host name can block far longer than a connect timeout.
+    import importlib
+    import socket
+
+    download_module = importlib.import_module("tlcourse.data.download")  # not the function
+
+    def hang(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.delenv("TLCOURSE_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.perf_counter()
+    assert download_module.network_available("https://example.invalid/x", timeout=0.5) is False
+    assert time.perf_counter() - start < 3

@@ -183,3 +183,19 @@ def test_every_torch_load_is_weights_only_and_no_remote_code_is_trusted():
                 unsafe.append(f"{name}:{node.lineno} trust_remote_code")
     assert checked >= 3, "expected the course's own torch.load calls"
     assert not unsafe, unsafe
+
+
+def test_temporary_files_left_by_a_killed_writer_are_cleaned_up(tmp_path):
+    import os
+    import time
+
+    path = tmp_path / "model.pt"
+    stale = tmp_path / ".model.pt.abc123.tmp"
+    recent = tmp_path / ".model.pt.def456.tmp"  # another writer, still at work
+    stale.write_bytes(b"half a file")
+    recent.write_bytes(b"half a file")
+    old = time.time() - io.STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    io.save({"w": torch.ones(2)}, path)
+    assert not stale.exists() and recent.exists()
+    assert torch.equal(io.load(path)["w"], torch.ones(2))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,24 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+#: A temporary file untouched for this long was left by a writer that was killed.
+STALE_TMP_SECONDS = 3600
+
+
+def _remove_stale_tmp(path: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files beside ``path`` left by a killed writer (an hour old).
+
+    A writer still at work keeps touching its file, so a recent one is left alone.
+    """
+    cutoff = time.time() - STALE_TMP_SECONDS
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:  # removed by someone else meanwhile
+            pass
+
+
 def _checksum_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -67,6 +86,7 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(path)
     sums = _checksum_path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

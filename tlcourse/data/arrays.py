@@ -76,7 +76,8 @@ def stratified_split(targets, fractions: Sequence[float], seed: int = 0,
     """Split indices into parts with the given fractions, keeping class proportions.
 
     Every class contributes ``round(fraction * count)`` items to each part but the last,
-    which takes the rest. The same seed always gives the same split. With ``groups``
+    which takes the rest; a class too small for that still gives the first part (the
+    training part, by convention) one item, so no class is missing from training. The same seed always gives the same split. With ``groups``
     (one key per item, e.g. near-duplicate images sharing a key), a group is never split
     across parts; a part then stops at the first group that reaches its share.
 
@@ -95,9 +96,12 @@ def stratified_split(targets, fractions: Sequence[float], seed: int = 0,
         idx = np.flatnonzero(targets == cls)
         keys = list(dict.fromkeys(groups[idx].tolist()))  # unique, in order
         members = [idx[groups[idx] == keys[i]] for i in rng.permutation(len(keys))]
+        shares = [round(f * len(idx)) for f in fractions]
+        if fractions[0] > 0:
+            shares[0] = max(shares[0], 1)
         k, taken = 0, 0
         for group in members:
-            while k < len(fractions) - 1 and taken >= round(fractions[k] * len(idx)):
+            while k < len(fractions) - 1 and taken >= shares[k]:
                 k, taken = k + 1, 0
             parts[k].extend(group.tolist())
             taken += len(group)

@@ -11,6 +11,7 @@ import hashlib
 import os
 import socket
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,18 +53,29 @@ def _matches(path: Path, sha256: str | None) -> bool:
 
 
 def network_available(url: str, timeout: float = 3.0) -> bool:
-    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds."""
+    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds
+    (name lookup included)."""
     parts = urllib.parse.urlparse(url)
     if parts.scheme == "file":
         return True
     if os.environ.get("TLCOURSE_OFFLINE") == "1":
         return False
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    # The connection's timeout does not cover the name lookup, which can hang for much
+    # longer without a network: run both in a thread and stop waiting after ``timeout``.
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,

@@ -46,7 +46,7 @@ def load_folder(root: str | Path, size: int = 128, min_size: int = 16,
 
     A class with a single image is kept (with the default ``min_images=1``) but warned
     about: a train/test split such as :func:`tlcourse.data.stratified_split` puts its one
-    image in one part only, so the class is either never learned or never tested. Give each
+    image in the training part, so the class is learnt from one example and never tested. Give each
     class at least 2 images (10 or more to learn it), or pass ``min_images=2`` to leave such
     classes out.
 
@@ -98,8 +98,9 @@ def load_folder(root: str | Path, size: int = 128, min_size: int = 16,
     single = [name for k, name in enumerate(classes) if targets.count(k) == 1]
     if single:
         warnings.warn(f"{len(single)} class(es) with a single image: {', '.join(single)}. "
-                      "They are kept, but a train/test split puts that image in one part "
-                      "only, so each such class is either never learned or never tested. "
+                      "They are kept, but a train/test split puts that image in the training "
+                      "part only, so each such class is learnt from one example and never "
+                      "tested. "
                       "Add images (2 at least, 10 or more to learn a class) or pass "
                       "min_images=2 to leave such classes out.", stacklevel=2)
     if not images and too_few:
