@@ -53,3 +53,24 @@ def test_the_instructor_schedule_adds_measured_run_times(tmp_path):
     update_readme(guide, NOTEBOOKS, tmp_path / "report.json", blocks=("schedule",))
     text = guide.read_text()
     assert "| 09:00 | 00_setup | 30 min | 2.1 min |" in text
+
+
+def test_key_metrics_named_by_a_notebook_come_first_and_missing_ones_are_left_out(readme,
+                                                                                    tmp_path):
+    keys = json.loads((NOTEBOOKS / "05_capstone.ipynb").read_text())["metadata"]["tlcourse"][
+        "key_metrics"]
+    assert keys[:3] == ["backbone", "chosen", "test_acc"]
+    metrics = {"num_images": 143, "test_acc": 0.82857, "chosen": "fine-tuning",
+               "backbone": "efficientnet_lite0", "val_acc_pixels": 0.655}
+    report = {"created": "x", "notebooks": [
+        {"name": "05_capstone", "profile": "offline", "device": "cpu", "wall_seconds": 20.0,
+         "status": "ok", "metrics": metrics, "claims": []},
+        {"name": "00_setup", "profile": "offline", "device": "cpu", "wall_seconds": 7.0,
+         "status": "ok", "metrics": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}, "claims": []}]}
+    (tmp_path / "report.json").write_text(json.dumps(report))
+    update_readme(readme, NOTEBOOKS, tmp_path / "report.json")
+    text = readme.read_text()
+    # the declared ones, in the declared order (majority_test_acc was not recorded: left out)
+    assert ("| 05_capstone | offline | cpu | ok | 0/0 | backbone efficientnet_lite0, "
+            "chosen fine-tuning, test_acc 0.829 |") in text
+    assert "| 00_setup | offline | cpu | ok | 0/0 | a 1, b 2, c 3, d 4 |" in text  # none named

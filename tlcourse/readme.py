@@ -50,17 +50,28 @@ def notebook_rows(folder: Path, report: dict | None, gpu_report: dict | None = N
     return rows
 
 
-def _results(report: dict | None) -> list[str]:
+def _key_metrics(folder: Path) -> dict[str, list[str]]:
+    """Per notebook, the metrics its metadata names as its findings (``key_metrics``)."""
+    return {path.stem: json.loads(path.read_text())["metadata"].get("tlcourse", {})
+            .get("key_metrics", []) for path in find_notebooks(folder)}
+
+
+def _results(report: dict | None, folder: Path | None = None) -> list[str]:
+    """The results table: per notebook its claims and key metrics (those its metadata
+    names under ``key_metrics``, else the first four it recorded)."""
     if not report:
         return ["No run yet: `make course` writes `runs/latest/report.json`, then "
                 "`tlcourse readme` fills this in."]
     lines = [f"From `make course` on {report['created']}:", "",
              "| notebook | profile | device | status | claims held | key metrics |",
              "|---|---|---|---|---:|---|"]
+    keys = _key_metrics(folder) if folder is not None else {}
     for e in report["notebooks"]:
         held = f"{sum(c['held'] for c in e['claims'])}/{len(e['claims'])}"
+        shown = [k for k in keys.get(e["name"], []) if k in e["metrics"]] or \
+            list(e["metrics"])[:4]
         metrics = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
-                            for k, v in list(e["metrics"].items())[:4])
+                            for k, v in ((k, e["metrics"][k]) for k in shown))
         lines.append(f"| {e['name']} | {e['profile']} | {e['device']} | {e['status']} | "
                      f"{held} | {metrics} |")
     return lines
@@ -97,7 +108,7 @@ def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = N
                   blocks: tuple[str, ...] = ("notebooks", "results", "schedule")) -> dict:
     """The Markdown of each named generated block."""
     makers = {"notebooks": lambda: notebook_rows(folder, report, gpu_report),
-              "results": lambda: _results(report),
+              "results": lambda: _results(report, folder),
               "schedule": lambda: schedule_rows(folder, report)}
     return {name: "\n".join(makers[name]()) for name in blocks}
 
