@@ -110,3 +110,27 @@ def test_a_resumed_run_plots_every_epoch(tmp_path):
     line = _line(history.figure, 0, "val")
     np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3, 4])
     assert list(line.get_ydata()) == pytest.approx(history["val_loss"])
+
+
+def test_a_loss_only_loop_gets_one_panel_and_its_title():
+    plot = LivePlot(interactive=False, title="SimCLR")
+    for epoch, loss in enumerate([4.0, 3.1, 2.7]):
+        plot.on_epoch_end(epoch, None, {"train_loss": loss})
+    fig = plot.draw()
+    assert [ax.get_title() for ax in fig.axes] == ["SimCLR: loss"]
+    np.testing.assert_array_equal(_line(fig, 0, "train").get_ydata(), [4.0, 3.1, 2.7])
+
+
+def test_ssl_pretraining_redraws_its_loss_in_a_kernel_and_caches_the_same_weights(
+        monkeypatch, tmp_path):
+    fake = _FakeDisplay()
+    monkeypatch.setattr(callbacks, "_display_handle", lambda: fake)
+    images = torch.rand(64, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    settings = dict(data="noise", image_size=16, num_epochs=3, batch_size=32, device="cpu",
+                    progress=False)
+    shown = tlc.ssl.pretrained_encoder("rotation", images, folder=tmp_path / "a",
+                                       live_plot=True, **settings)
+    assert len(fake.shown) == 1 and len(fake.updates) == 2  # one output, three epochs
+    quiet = tlc.ssl.pretrained_encoder("rotation", images, folder=tmp_path / "b", **settings)
+    assert quiet.key == shown.key and quiet.losses == shown.losses  # the plot changes nothing
+    assert len(fake.shown) == 1

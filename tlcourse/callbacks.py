@@ -125,8 +125,12 @@ class LivePlot(Callback):
     shown: the figure is drawn once at the end. Either way it is a standalone
     ``matplotlib.figure.Figure`` (no pyplot window opens), left in ``history.figure``.
 
+    Only the panels with data are drawn: a loop that reports no accuracy (self-supervised
+    pretraining) gets the loss panel alone.
+
     Args:
         interactive: ``None`` detects a kernel; ``False`` never displays.
+        title: put before each panel's title (e.g. ``"SimCLR"``).
 
     Example:
         >>> plot = LivePlot(interactive=False)
@@ -137,8 +141,9 @@ class LivePlot(Callback):
 
     KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
 
-    def __init__(self, interactive: bool | None = None) -> None:
-        self.interactive = interactive
+    def __init__(self, interactive: bool | None = None, title: str = "") -> None:
+        self.interactive, self.title = interactive, title
+        self._metrics: list[str] = []  # the panels, fixed when the figure is first drawn
         self.epochs: list[int] = []
         self.series: dict[str, list[float]] = {}
         self.figure = None
@@ -164,11 +169,16 @@ class LivePlot(Callback):
         from matplotlib.ticker import MaxNLocator
 
         if self.figure is None:
-            self.figure = Figure(figsize=(9, 3.2), layout="constrained")
-            for ax, metric in zip(self.figure.subplots(1, 2), ("loss", "accuracy"), strict=True):
-                ax.set(xlabel="epoch", ylabel=metric, title=metric)
+            self._metrics = [m for m in ("loss", "acc")
+                             if any(k.endswith(f"_{m}") for k in self.series)] or ["loss"]
+            self.figure = Figure(figsize=(4.5 * len(self._metrics), 3.2), layout="constrained")
+            axes = self.figure.subplots(1, len(self._metrics), squeeze=False)[0]
+            for ax, metric in zip(axes, self._metrics, strict=True):
+                name = {"loss": "loss", "acc": "accuracy"}[metric]
+                ax.set(xlabel="epoch", ylabel=name,
+                       title=f"{self.title}: {name}" if self.title else name)
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        for ax, metric in zip(self.figure.axes, ("loss", "acc"), strict=True):
+        for ax, metric in zip(self.figure.axes, self._metrics, strict=True):
             for split, style in (("train", "-o"), ("val", "--o")):
                 values = self.series.get(f"{split}_{metric}")
                 if not values:

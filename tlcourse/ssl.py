@@ -19,9 +19,11 @@ from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 from tqdm.auto import tqdm
 
 from tlcourse import io
+from tlcourse.accel import amp_dtype
+from tlcourse.callbacks import LivePlot
 from tlcourse.env import get_device, seed_everything
 from tlcourse.models import feature_extractor, load_backbone
-from tlcourse.train import amp_dtype, fit
+from tlcourse.train import fit
 
 __all__ = ["DEFAULTS", "ENCODERS", "Pretrained", "SimCLRAugment", "finetune", "image_tensor",
            "nt_xent", "pretrain_rotation", "pretrain_simclr", "pretrained_encoder",
@@ -166,8 +168,9 @@ def rotate_batch(x: torch.Tensor, generator: torch.Generator | None = None):
 
 def _pretrain(encoder: nn.Module, head: nn.Module, images, step: Callable, desc: str, *,
               num_epochs: int = 30, batch_size: int = 128, lr: float = 2e-3, device=None,
-              seed: int = 0, progress: bool = True) -> list[float]:
-    """The loop both methods share: seeded batches, AdamW, one-cycle schedule, AMP on CUDA."""
+              seed: int = 0, progress: bool = True, live_plot: bool = False) -> list[float]:
+    """The loop both methods share: seeded batches, AdamW, one-cycle schedule, AMP on CUDA.
+    ``live_plot``: the loss curve, redrawn after every epoch in a notebook."""
     device = get_device(None if device is None else str(device))
     model = nn.ModuleDict({"encoder": encoder, "head": head}).to(device)
     model.to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
@@ -180,6 +183,7 @@ def _pretrain(encoder: nn.Module, head: nn.Module, images, step: Callable, desc:
     order_rng = torch.Generator().manual_seed(seed)
     aug_rng = torch.Generator(device=device).manual_seed(seed)
     dtype, losses = amp_dtype(device), []
+    plot = LivePlot(title=desc) if live_plot else None
     model.train()
     with tqdm(total=num_epochs * steps, desc=desc, disable=not progress, unit="batch") as bar:
         for _ in range(num_epochs):
@@ -196,6 +200,10 @@ def _pretrain(encoder: nn.Module, head: nn.Module, images, step: Callable, desc:
                 bar.update()
             losses.append(total / steps)
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
+            if plot is not None:
+                plot.on_epoch_end(len(losses) - 1, model, {"train_loss": losses[-1]})
+    if plot is not None:
+        plot.draw()
     encoder.eval()
     return losses
 
@@ -204,7 +212,8 @@ def pretrain_simclr(encoder: nn.Module, images: torch.Tensor, *, image_size: int
                     temperature: float = 0.2, **loop) -> list[float]:
     """Pretrain ``encoder`` in place with SimCLR on unlabelled ``images``; per-epoch losses.
     Two views per batch -> encoder -> projection head (dropped after) -> :func:`nt_xent`.
-    ``loop``: num_epochs (30), batch_size (128), lr (2e-3), device, seed (0), progress."""
+    ``loop``: num_epochs (30), batch_size (128), lr (2e-3), device, seed (0), progress,
+    live_plot (False)."""
     seed_everything(loop.get("seed", 0))
     augment, head = SimCLRAugment(image_size), projection_head(encoder.feature_dim)
 
@@ -245,12 +254,13 @@ class Pretrained:
 def pretrained_encoder(method: str, images, *, data: str, encoder: str = "small_cnn",
                        image_size: int, num_epochs: int, batch_size: int = 128, lr: float = 2e-3,
                        temperature: float = 0.2, seed: int = 0, device=None, folder=None,
-                       progress: bool = True) -> Pretrained:
+                       progress: bool = True, live_plot: bool = False) -> Pretrained:
     """An encoder pretrained with ``method`` ("simclr" or "rotation"), cached by its settings.
 
     The checkpoint (weights, losses, seconds taken) is saved atomically with a checksum as
     ``<folder or course cache>/ssl/<key>.pt``; the same settings load it instead of training.
-    ``images`` may be a function (called only on a miss); ``data`` names them in the key."""
+    ``images`` may be a function (called only on a miss); ``data`` names them in the key.
+    ``progress`` and ``live_plot`` (the loss curve while it trains) change nothing cached."""
     pretrain = {"simclr": pretrain_simclr, "rotation": pretrain_rotation}
     if method not in pretrain or encoder not in ENCODERS:
         raise ValueError(f"unknown method {method!r} or encoder {encoder!r}: use one of "
@@ -266,7 +276,7 @@ def pretrained_encoder(method: str, images, *, data: str, encoder: str = "small_
         losses = pretrain[method](model, images() if callable(images) else images,
                                   image_size=image_size, num_epochs=num_epochs,
                                   batch_size=batch_size, lr=lr, device=device, seed=seed,
-                                  progress=progress, **extra)
+                                  progress=progress, live_plot=live_plot, **extra)
         return {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                 "losses": losses, "seconds": time.perf_counter() - start}
 
