@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from tlcourse import checkpoint as ckpt_lib
 
-__all__ = ["OutOfMemoryError", "amp_dtype", "shrink_loader"]
+__all__ = ["OutOfMemoryError", "amp_dtype", "retry_with_smaller_batches", "shrink_loader"]
 
 #: What PyTorch raises when the GPU's memory runs out (``torch.cuda.OutOfMemoryError``).
 OutOfMemoryError = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
@@ -43,13 +43,18 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _to(batch, device: torch.device, channels_last: bool):
-    x, y = batch[0], batch[1]
-    non_blocking = device.type == "cuda"  # overlaps the copy with compute (pinned memory)
-    x = x.to(device, non_blocking=non_blocking)
+def _move(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """``x`` on ``device`` (a non-blocking copy from pinned memory on CUDA, overlapping
+    compute), in channels_last memory format if asked and ``x`` is a batch of images."""
+    x = x.to(device, non_blocking=device.type == "cuda")
     if channels_last and x.ndim == 4:
         x = x.contiguous(memory_format=torch.channels_last)
-    return x, y.to(device, non_blocking=non_blocking)
+    return x
+
+
+def _to(batch, device: torch.device, channels_last: bool):
+    return (_move(batch[0], device, channels_last),
+            batch[1].to(device, non_blocking=device.type == "cuda"))
 
 
 def _use_channels_last(device: torch.device, channels_last: bool | str) -> bool:
@@ -99,6 +104,18 @@ def shrink_loader(loader, what: str, error: str = "") -> DataLoader:
     if not isinstance(loader.dataset, IterableDataset):
         settings["sampler"] = loader.sampler
     return DataLoader(loader.dataset, batch_size=new, **settings)
+
+
+def retry_with_smaller_batches(run: Callable, loader, what: str):
+    """``(run(loader), loader)``; each time CUDA runs out of memory, ``run`` starts again on
+    a loader with half the batch size (see :func:`shrink_loader`, which warns)."""
+    while True:
+        error = None
+        try:
+            return run(loader), loader
+        except OutOfMemoryError as err:  # leaving the handler frees the batch's memory
+            error = str(err)
+        loader = shrink_loader(loader, what, error)
 
 
 def _cpu_copy(obj, buffers: dict, key: str = ""):

@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from torch import nn
 from torch.utils.data import Subset, TensorDataset
 from tqdm.auto import tqdm
 
-from tlcourse.accel import OutOfMemoryError, amp_dtype, shrink_loader
+from tlcourse.accel import _autocast, _move, amp_dtype, retry_with_smaller_batches
 from tlcourse.data.arrays import ArrayDataset, targets_of
 from tlcourse.data.download import cache_dir
 from tlcourse.data.loaders import make_loader
@@ -194,12 +193,9 @@ def _run(model, loader, dev, layers, dtype, progress) -> tuple[dict, list]:
     targets = []
     with torch.inference_mode():
         for batch in tqdm(loader, desc="extract features", disable=not progress, unit="batch"):
-            x = batch[0].to(dev, non_blocking=dev.type == "cuda")
-            if x.ndim == 4:  # channels_last: 1.6-2x faster on a 2-core CPU, faster on GPUs
-                x = x.contiguous(memory_format=torch.channels_last)
-            ctx = (torch.autocast(dev.type, dtype=dtype) if dtype is not None
-                   else contextlib.nullcontext())
-            with ctx:
+            # channels_last: 1.6-2x faster on a 2-core CPU, faster on GPUs
+            x = _move(batch[0], dev, channels_last=True)
+            with _autocast(dev, dtype):
                 pooled = pooled_features(model, x, layers)
             for name, f in pooled.items():
                 feats.setdefault(name, []).append(f.float().cpu())
@@ -247,14 +243,9 @@ def extract(model: nn.Module, dataset, *, device: torch.device | str | None = No
         size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cpu"])
         loader = make_loader(dataset, size, device=dev)
         try:
-            while True:
-                error = None
-                try:
-                    feats, targets = _run(model, loader, dev, layers, dtype, progress)
-                    break
-                except OutOfMemoryError as err:  # leaving the handler frees the batch
-                    error = str(err)
-                loader = shrink_loader(loader, "extracting features", error)
+            (feats, targets), _ = retry_with_smaller_batches(
+                lambda batches: _run(model, batches, dev, layers, dtype, progress), loader,
+                "extracting features")
         finally:
             model.train(was_training)
         return {"features": {name: torch.cat(f) for name, f in feats.items()},

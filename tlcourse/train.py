@@ -38,6 +38,7 @@ from tlcourse.accel import (
     _to,
     _use_channels_last,
     amp_dtype,
+    retry_with_smaller_batches,
     shrink_loader,
 )
 from tlcourse.callbacks import Callback, EarlyStopping, LivePlot
@@ -93,7 +94,6 @@ def _make_scheduler(scheduler, optimizer, total_steps: int, warmup: float):
     if callable(scheduler):  # a factory: (optimizer, total_steps) -> scheduler
         return scheduler(optimizer, total_steps)
     return scheduler  # any object with .step()
-
 
 
 def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr: float = 1e-3,
@@ -288,13 +288,10 @@ def _predict_once(model, loader, device, dtype, use_cl):
 def _predict(model, loader, device, dtype, use_cl):
     """Logits, targets and the loader used (smaller batches if CUDA ran out of memory)."""
     _prepare(model, device, use_cl).eval()
-    while True:
-        error = None
-        try:
-            return (*_predict_once(model, loader, device, dtype, use_cl), loader)
-        except OutOfMemoryError as err:
-            error = str(err)
-        loader = shrink_loader(loader, "predicting", error)
+    (logits, targets), loader = retry_with_smaller_batches(
+        lambda batches: _predict_once(model, batches, device, dtype, use_cl), loader,
+        "predicting")
+    return logits, targets, loader
 
 
 def _scores(logits: torch.Tensor, targets: torch.Tensor, loss_fn=None) -> dict[str, float]:
