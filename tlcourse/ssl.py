@@ -58,6 +58,7 @@ def image_tensor(dataset, size: int | None = None, uint8: bool = False) -> torch
 
 _GREY, _LOG43 = torch.tensor([[0.299, 0.587, 0.114]]), math.log(4 / 3)
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_YIQ_INV = torch.linalg.inv(_YIQ)
 
 
 class SimCLRAugment(nn.Module):
@@ -104,9 +105,9 @@ class SimCLRAugment(nn.Module):
         rot = torch.zeros(n, 3, 3, device=dev)
         rot[:, 0, 0], rot[:, 1, 1], rot[:, 2, 2] = 1, angle.cos(), angle.cos()
         rot[:, 1, 2], rot[:, 2, 1] = -angle.sin(), angle.sin()
-        yiq, grey = _YIQ.to(dev), _GREY.to(dev).expand(3, 3)  # grey: each row the luma weights
+        grey = _GREY.to(dev).expand(3, 3)  # each row the luma weights
         sat = s.view(n, 1, 1) * torch.eye(3, device=dev) + (1 - s).view(n, 1, 1) * grey
-        m = (c * b).view(n, 1, 1) * torch.linalg.inv(yiq) @ rot @ yiq @ sat
+        m = (c * b).view(n, 1, 1) * _YIQ_INV.to(dev) @ rot @ _YIQ.to(dev) @ sat
         to_grey = uniform(0, 1) < self.gray_p
         m = torch.where(to_grey.view(n, 1, 1), grey @ m, m)
         # Contrast blends towards the mean grey level; the matrices keep grey as grey.
