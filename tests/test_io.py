@@ -199,3 +199,16 @@ def test_temporary_files_left_by_a_killed_writer_are_cleaned_up(tmp_path):
     io.save({"w": torch.ones(2)}, path)
     assert not stale.exists() and recent.exists()
     assert torch.equal(io.load(path)["w"], torch.ones(2))
+
+
+def test_stale_temporary_files_are_found_beside_a_name_with_glob_characters(tmp_path):
+    import os
+    import time
+
+    path = tmp_path / "run[1].pt"
+    stale = tmp_path / ".run[1].pt.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    old = time.time() - io.STALE_TMP_SECONDS - 60
+    os.utime(stale, (old, old))
+    io.save({"w": torch.ones(1)}, path)
+    assert not stale.exists() and torch.equal(io.load(path)["w"], torch.ones(1))

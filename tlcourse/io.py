@@ -8,6 +8,7 @@ changed by hand) and loads with ``weights_only=True``, so a cache never runs cod
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -56,7 +57,7 @@ def _remove_stale_tmp(path: Path) -> None:
     A writer still at work keeps touching its file, so a recent one is left alone.
     """
     cutoff = time.time() - STALE_TMP_SECONDS
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # "[" in a name
         try:
             if tmp.stat().st_mtime < cutoff:
                 tmp.unlink()
