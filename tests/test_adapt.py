@@ -333,6 +333,7 @@ def test_logistic_regression_matches_scikit_learn():
     assert np.allclose(ours, ref.decision_function(z), atol=1e-3)
 
 
+@pytest.mark.outcomes
 def test_proxy_a_distance_is_two_times_one_minus_twice_the_error():
     rng = np.random.default_rng(1)
     apart = adapt.proxy_a_distance(rng.normal(size=(200, 3)), rng.normal(5, 1, (200, 3)))
@@ -424,6 +425,7 @@ def test_every_method_trains_without_target_labels_and_repeats_exactly(method):
         assert 0.0 <= h1[-1]["mask_ratio"] <= 1.0
 
 
+@pytest.mark.outcomes
 def test_source_only_training_never_reads_the_target_and_learns():
     source_loader, _ = _toy()
     torch.manual_seed(0)

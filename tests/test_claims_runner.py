@@ -14,6 +14,41 @@ def test_check_raises_with_the_claim_and_its_numbers():
     assert [c["held"] for c in claims.recorded()["claims"]] == [True, False]
 
 
+def test_bounds_record_value_threshold_and_margin():
+    claims.at_least("gap of 15 points", 0.25, 0.15, a=0.5)
+    claims.at_most("drift under 0.1", 0.02, 0.1)
+    first, second = claims.recorded()["claims"]
+    assert (first["value"], first["op"], first["threshold"]) == (0.25, ">=", 0.15)
+    assert first["margin"] == pytest.approx(0.10) and first["numbers"] == {"a": 0.5}
+    assert (second["op"], second["margin"]) == ("<=", pytest.approx(0.08))
+    assert first["held"] and second["held"]
+    with pytest.raises(claims.ClaimFailed, match=r"value 0\.1 >= 0\.15, margin -0\.05"):
+        claims.at_least("gap of 15 points", 0.10, 0.15)
+    with pytest.raises(claims.ClaimFailed, match=r"margin -0\.1"):
+        claims.at_most("drift under 0.1", 0.2, 0.1)
+    failed = claims.recorded()["claims"][-1]
+    assert failed["held"] is False and failed["margin"] == pytest.approx(-0.1)
+    claims.at_least("exactly at the threshold holds", 0.5, 0.5)   # margin 0: held
+
+
+def test_a_sweep_records_failed_claims_and_goes_on(monkeypatch):
+    monkeypatch.setenv("TLCOURSE_CLAIMS", "record")
+    claims.at_least("gap of 15 points", 0.10, 0.15)     # recorded, not raised
+    claims.check("a fact", False)
+    assert [c["held"] for c in claims.recorded()["claims"]] == [False, False]
+    monkeypatch.setenv("TLCOURSE_CLAIMS", "enforce")
+    with pytest.raises(claims.ClaimFailed):
+        claims.check("a fact", False)
+
+
+def test_bounds_refuse_nan_and_non_numbers():
+    with pytest.raises(ValueError, match="finite number"):
+        claims.at_least("nan", float("nan"), 0.1)
+    with pytest.raises(ValueError, match="finite number"):
+        claims.at_most("text", 0.1, "high")
+    assert claims.recorded()["claims"] == []
+
+
 def test_claims_must_be_computed_booleans():
     with pytest.raises(TypeError, match="bool"):
         claims.check("truthy is not enough", 1)
@@ -42,7 +77,8 @@ def _notebook(path, *sources):
 def test_run_course_reports_metrics_claims_and_failures(tmp_path):
     good = _notebook(tmp_path / "01_good.ipynb", "PROFILE = 'auto'\nX = 2",
                      "import tlcourse as tlc\nenv = tlc.setup(PROFILE)",
-                     "tlc.claims.record(x=X)\ntlc.claims.check('x is two', X == 2, x=X)")
+                     "tlc.claims.record(x=X)\ntlc.claims.check('x is two', X == 2, x=X)\n"
+                     "tlc.claims.at_least('x is at least 1.5', X, 1.5)")
     bad = _notebook(tmp_path / "02_bad.ipynb", "PROFILE = 'auto'",
                     "import tlcourse as tlc",
                     "tlc.claims.check('one is two', 1 == 2)", "print('never runs')")
@@ -53,9 +89,14 @@ def test_run_course_reports_metrics_claims_and_failures(tmp_path):
     first, second = report["notebooks"]
     assert first["status"] == "ok" and first["metrics"] == {"x": 2}
     assert first["profile"] == "offline" and first["device"] == "cpu"
-    assert first["claims"] == [{"text": "x is two", "held": True, "numbers": {"x": 2}}]
+    assert first["claims"] == [
+        {"text": "x is two", "held": True, "value": None, "op": None, "threshold": None,
+         "margin": None, "numbers": {"x": 2}},
+        {"text": "x is at least 1.5", "held": True, "value": 2.0, "op": ">=", "threshold": 1.5,
+         "margin": 0.5, "numbers": {}}]
     assert second["status"] == "failed" and "ClaimFailed" in second["error"]
     assert second["claims"][0]["held"] is False
     assert report["ok"] is False
     assert "**FAILED**: one is two" in (out_dir / "report.md").read_text()
+    assert "x is at least 1.5 (value 2 >= 1.5, margin 0.5)" in (out_dir / "report.md").read_text()
     assert read_outputs(out_dir / "01_good.ipynb")["metrics"] == {"x": 2}

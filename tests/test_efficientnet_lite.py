@@ -1,5 +1,6 @@
 """The offline backbone: architecture details and proof that the ImageNet weights are right."""
 
+import pytest
 import torch
 from torch.nn import functional as F
 
@@ -9,6 +10,7 @@ from tlcourse.backbones.efficientnet_lite import Conv2dSame, EfficientNetLite0
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat"}
 
 
+@pytest.mark.outcomes
 def test_pretrained_weights_recognise_the_cat_and_the_espresso():
     model = tlc.models.load_backbone("efficientnet_lite0")
     transform = tlc.data.image_transform("efficientnet_lite0", 224)

@@ -2,7 +2,7 @@
 
 import pytest
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.outcomes]  # also under 2nd CPU kernels
 
 
 def test_setup_notebook_with_a_37_class_head_at_160px(run_nb):

@@ -13,7 +13,7 @@ def test_feature_extraction_notebook_at_96px_with_a_cold_cache(run_nb, tmp_path,
                    MAP_POINTS=300, QUERY=3)
     m = entry["metrics"]
     assert entry["profile"] == "offline"
-    assert len(entry["claims"]) == 8  # no published reference for the clip-art set
+    assert len(entry["claims"]) == 9  # no published reference for the clip-art set
     assert (m["first_call_hit"], m["second_call_hit"]) == (0, 1)
     assert m["extract_seconds"] > 10 * m["reuse_seconds"]
     assert list((tmp_path / "cache" / "features").glob("*.pt"))

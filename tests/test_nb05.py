@@ -14,7 +14,7 @@ from PIL import Image
 from tlcourse.checkpoint import load_classifier
 from tlcourse.data import data_root
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.outcomes]  # also under 2nd CPU kernels
 
 
 def _learner_folder(root):

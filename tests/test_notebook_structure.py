@@ -19,6 +19,25 @@ def _cells(path):
     return [(c["cell_type"], "".join(c["source"]), c) for c in cells]
 
 
+_CLAIM_CALLS = {"check", "at_least", "at_most"}
+
+
+def _claim_calls(source):
+    """The names of the ``tlc.claims.<name>(...)`` calls in a code cell."""
+    return [node.func.attr for node in _claim_nodes(source)]
+
+
+def _claim_nodes(source):
+    """``tlc.claims.<name>(...)`` calls in a code cell (cells with IPython magics: none)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute) and node.func.attr in _CLAIM_CALLS
+            and ast.unparse(node.func.value) == "tlc.claims"]
+
+
 def test_there_are_lessons():
     assert LESSONS and LESSONS[0].name == "00_setup.ipynb"
 
@@ -43,7 +62,7 @@ def test_skeleton_order(path):
     badge = first(lambda k, s, c: k == "markdown" and "colab-badge.svg" in s)
     setup = first(lambda k, s, c: k == "code" and s == setup_cell())
     params = first(lambda k, s, c: "parameters" in c["metadata"].get("tags", []))
-    claims = first(lambda k, s, c: k == "code" and "tlc.claims.check(" in s)
+    claims = first(lambda k, s, c: k == "code" and _CLAIM_CALLS & set(_claim_calls(s)))
     summary = first(lambda k, s, c: k == "markdown" and "## Summary" in s)
     exercises = first(lambda k, s, c: k == "markdown" and "## Exercises" in s)
     assert title == 0
@@ -70,3 +89,22 @@ def test_solutions_are_tagged_and_collapsed(path):
 
 def test_badges_and_setup_cells_agree_with_the_skeleton():
     assert sync(NOTEBOOKS, write=False) == []
+
+
+_ORDERING = (ast.Gt, ast.GtE, ast.Lt, ast.LtE)
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_claims_about_measured_numbers_carry_their_margin(path):
+    """A comparison of measured numbers is a bound (at_least/at_most), never a bare bool:
+    the report must show how safely it held (``check`` is for exact facts)."""
+    calls = [n for kind, src, _ in _cells(path) if kind == "code" for n in _claim_nodes(src)]
+    assert calls, path.name
+    for call in calls:
+        if call.func.attr != "check":
+            continue
+        held = call.args[1] if len(call.args) > 1 else None
+        compares = [n for n in ast.walk(held) if isinstance(n, ast.Compare)] if held else []
+        assert not any(isinstance(op, _ORDERING) for c in compares for op in c.ops), (
+            f"{path.name}: {ast.unparse(call.args[0])} compares numbers: use "
+            "tlc.claims.at_least or at_most")

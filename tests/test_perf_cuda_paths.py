@@ -57,6 +57,7 @@ def _fit_quietly(*args, **kwargs):
     return history, [str(w.message) for w in caught]
 
 
+@pytest.mark.outcomes
 def test_oom_halves_the_batch_and_matches_a_run_at_that_size():
     val = tlc.data.make_loader(_blobs(80, seed=1), 80)
     big = Fits(limit=1000)
@@ -158,6 +159,7 @@ def test_shrink_loader_keeps_the_settings():
     assert smaller.num_workers == loader.num_workers and not smaller.pin_memory
 
 
+@pytest.mark.outcomes
 def test_validation_and_predict_halve_their_batch_too():
     model = Fits(limit=16)
     val = tlc.data.make_loader(_blobs(80, seed=1), 64)
@@ -254,6 +256,7 @@ def test_amp_dtype_is_bf16_where_supported_else_fp16(monkeypatch, bf16, expected
 
 
 @pytest.mark.parametrize(("dtype", "scaled"), [(torch.float16, True), (torch.bfloat16, False)])
+@pytest.mark.outcomes
 def test_fp16_trains_through_a_gradient_scaler_and_bf16_without(monkeypatch, dtype, scaled):
     # Pretend the CPU is a GPU that chose ``dtype``: autocast and the scaler then run for real.
     scalers = []

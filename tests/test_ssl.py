@@ -192,19 +192,24 @@ def test_a_damaged_checkpoint_is_rebuilt_not_trusted(tmp_path):
         assert torch.equal(a, b)  # seeded: the rebuild gives the same weights
 
 
+@pytest.mark.outcomes
 def test_finetune_trains_a_head_and_repeats_under_a_seed():
     x = _tiny_pool(20, 16)
     y = torch.arange(20) % 2
     x[y == 1, 0] = 1.0  # class 1: a full red channel, easy to learn
 
-    def run():
-        torch.manual_seed(0)
-        model = ssl.finetune(ssl.small_cnn(4), x, y, num_classes=2, image_size=8, steps=30,
-                             batch_size=8, lr=1e-2, seed=3, device="cpu")
+    def run(seed):
+        torch.manual_seed(seed)
+        model = ssl.finetune(ssl.small_cnn(4), x, y, num_classes=2, image_size=8, steps=100,
+                             batch_size=8, lr=1e-2, seed=seed, device="cpu")
         with torch.no_grad():
             return model(F.interpolate(x, size=8, mode="bilinear", antialias=True))
 
-    a, b = run(), run()
-    torch.testing.assert_close(a, b)
+    a = run(3)
+    torch.testing.assert_close(a, run(3))   # same machine, same seed: the same numbers
     assert a.shape == (20, 2)
-    assert (a.argmax(1) == y).float().mean() >= 0.9
+    # 100 steps learn it on every seed and kernel set tried (5 seeds, AVX2 and SSE4.1: all
+    # 100%); 30 steps did not (60-100% over the same seeds): a margin, not one lucky run.
+    for seed in (3, 4, 5):
+        logits = a if seed == 3 else run(seed)
+        assert (logits.argmax(1) == y).float().mean() >= 0.9, seed

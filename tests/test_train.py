@@ -27,6 +27,7 @@ def _model(seed=0):
     return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
 
 
+@pytest.mark.outcomes
 def test_fit_learns_a_separable_problem():
     train, val = _loaders()
     history = fit(_model(), train, val, num_epochs=5, lr=0.05, device="cpu", progress=False)
