@@ -9,7 +9,9 @@ for several seeds, each under this machine's own CPU kernels and under a second 
 - else ``portable`` (``ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41``, 3-5x slower on
   convolutions).
 
-Each run's claims (value, threshold, margin) go to ``benchmarks/sweep/<run>.json``; the table
+Each run starts from an empty cache (``TLCOURSE_CACHE``) of its own, so no run reuses
+features or a pretrained encoder that another computed. Each run's claims (value, threshold,
+margin) go to ``benchmarks/sweep/<run>.json``; the table
 ``benchmarks/CLAIMS.md`` says per claim in how many runs it held and its smallest margin,
 read from every result file present (so one notebook can be swept again on its own). Every
 claim must hold in every run; one that does not marks a lesson to redesign.
@@ -26,6 +28,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -39,8 +42,13 @@ RESULTS_DIR = Path(__file__).with_name("sweep")
 TABLE = Path(__file__).with_name("CLAIMS.md")
 def run_one(kernels: str, seed: int, notebooks: list[str], timeout: int) -> Path:
     """Run ``notebooks`` under one kernel set and seed in a fresh process; return its file."""
+    # Each run starts from an empty cache of its own: a feature or pretrained-encoder cache
+    # written under one kernel set would otherwise be read by the next run, and the runs would
+    # not be independent measurements.
+    cache = ROOT / "runs" / "sweep" / "cache" / f"{kernels}-seed{seed}"
+    shutil.rmtree(cache, ignore_errors=True)
     env = environment(kernels) | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-                                 "PYTHONUNBUFFERED": "1",
+                                 "PYTHONUNBUFFERED": "1", "TLCOURSE_CACHE": str(cache),
                                  "TLCOURSE_CLAIMS": "record"}  # measure every claim
     cmd = [sys.executable, "-m", "benchmarks.sweep", "--worker", kernels, str(seed),
            "--timeout", str(timeout), "--notebooks", *notebooks]

@@ -58,3 +58,22 @@ def test_a_claim_missing_from_a_stopped_run_does_not_count_as_held(tmp_path):
     assert "| 01_x | 1/2 | 1/2 |" in text
     assert "| b | 1/2 **(fails)** |" in text
     assert "Stopped: `native/1`" in text
+
+
+def test_every_lesson_was_swept_and_held_every_claim_in_every_run():
+    """The rule of benchmarks/CLAIMS.md: a lesson lands only when the sweep (seeds 0-2 under
+    two kernel sets) ran it to the end and every claim held in every run."""
+    from tlcourse.runner import find_notebooks
+
+    from .conftest import NOTEBOOKS
+
+    results = [json.loads(p.read_text()) for p in sweep.RESULTS_DIR.glob("*.json")]
+    for path in find_notebooks(NOTEBOOKS):
+        runs = [r for r in results if r["notebook"] == path.stem]
+        assert {(r["kernels"] == "native", r["seed"]) for r in runs} >= {
+            (own, seed) for own in (True, False) for seed in (0, 1, 2)}, (
+            f"{path.stem}: run `python -m benchmarks.sweep --notebooks {path.stem[:2]}`")
+        for r in runs:
+            assert r["status"] == "ok", (path.stem, r["kernels"], r["seed"], r["error"])
+            failed = [c["text"] for c in r["claims"] if not c["held"]]
+            assert r["claims"] and not failed, (path.stem, r["kernels"], r["seed"], failed)
