@@ -2,12 +2,8 @@
 
 The same seed gives other numbers on another CPU (its math kernels), another torch version,
 MPS or CUDA, and a learner changes ``SEED``. So every notebook runs in the offline profile
-for several seeds, each under this machine's own CPU kernels and under a second kernel set:
-
-- ``avx2`` (``ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2``, what most laptops run) on a
-  machine whose own kernels are AVX-512;
-- else ``portable`` (``ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=SSE41``, 3-5x slower on
-  convolutions).
+for several seeds, each under this machine's own CPU kernels and under its second kernel set
+(AVX2 on an AVX-512 machine, else the portable SSE4.1 set: ``benchmarks/kernels.py``).
 
 Each run starts from an empty cache (``TLCOURSE_CACHE``) of its own, so no run reuses
 features or a pretrained encoder that another computed. Each run's claims (value, threshold,
@@ -40,8 +36,10 @@ from benchmarks.kernels import KERNEL_SETS, environment, own_capability, second_
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).with_name("sweep")
 TABLE = Path(__file__).with_name("CLAIMS.md")
-def run_one(kernels: str, seed: int, notebooks: list[str], timeout: int) -> Path:
-    """Run ``notebooks`` under one kernel set and seed in a fresh process; return its file."""
+
+
+def run_one(kernels: str, seed: int, notebooks: list[str], timeout: int) -> None:
+    """Run ``notebooks`` under one kernel set and seed in a fresh process (see ``worker``)."""
     # Each run starts from an empty cache of its own: a feature or pretrained-encoder cache
     # written under one kernel set would otherwise be read by the next run, and the runs would
     # not be independent measurements.
@@ -53,7 +51,6 @@ def run_one(kernels: str, seed: int, notebooks: list[str], timeout: int) -> Path
     cmd = [sys.executable, "-m", "benchmarks.sweep", "--worker", kernels, str(seed),
            "--timeout", str(timeout), "--notebooks", *notebooks]
     subprocess.run(cmd, env=env, cwd=ROOT, check=True)
-    return RESULTS_DIR
 
 
 def worker(kernels: str, seed: int, notebooks: list[str], timeout: int) -> None:

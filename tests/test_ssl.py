@@ -208,7 +208,7 @@ def test_finetune_trains_a_head_and_repeats_under_a_seed():
     a = run(3)
     torch.testing.assert_close(a, run(3))   # same machine, same seed: the same numbers
     assert a.shape == (20, 2)
-    # 100 steps learn it on every seed and kernel set tried (5 seeds, AVX2 and SSE4.1: all
+    # 100 steps learned it on every seed and kernel set tried (seeds 0-4, AVX2 and SSE4.1: all
     # 100%); 30 steps did not (60-100% over the same seeds): a margin, not one lucky run.
     for seed in (3, 4, 5):
         logits = a if seed == 3 else run(seed)

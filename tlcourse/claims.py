@@ -38,8 +38,8 @@ import math
 import numbers
 import os
 
-__all__ = ["MIME", "ClaimFailed", "at_least", "at_most", "check", "emit", "record",
-           "recorded", "reset"]
+__all__ = ["MIME", "ClaimFailed", "at_least", "at_most", "check", "describe", "emit",
+           "record", "recorded", "reset"]
 
 MIME = "application/vnd.tlcourse+json"
 
@@ -96,17 +96,22 @@ def record(**metrics) -> None:
     emit({"metrics": clean}, "\n".join(f"metric {k} = {_fmt(v)}" for k, v in clean.items()))
 
 
+def describe(claim: dict) -> str:
+    """A recorded claim's numbers as the notebook and the run report show them:
+    `` (value 0.49 >= 0.15, margin 0.34; a=1)``; a fact without numbers gives ``""``."""
+    parts = []
+    if claim.get("margin") is not None:
+        parts.append(f"value {_fmt(claim['value'])} {claim['op']} {_fmt(claim['threshold'])}, "
+                     f"margin {_fmt(claim['margin'])}")
+    if claim.get("numbers"):
+        parts.append(", ".join(f"{k}={_fmt(v)}" for k, v in claim["numbers"].items()))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _state(claim: dict) -> None:
     """Record, show and enforce one claim."""
     _claims.append(claim)
-    parts = []
-    if claim["margin"] is not None:
-        parts.append(f"value {_fmt(claim['value'])} {claim['op']} {_fmt(claim['threshold'])}, "
-                     f"margin {_fmt(claim['margin'])}")
-    if claim["numbers"]:
-        parts.append(", ".join(f"{k}={_fmt(v)}" for k, v in claim["numbers"].items()))
-    line = (f"claim {'held' if claim['held'] else 'FAILED'}: {claim['text']}"
-            + (f" ({'; '.join(parts)})" if parts else ""))
+    line = f"claim {'held' if claim['held'] else 'FAILED'}: {claim['text']}{describe(claim)}"
     emit({"claim": claim}, line)
     if not claim["held"] and os.environ.get("TLCOURSE_CLAIMS", "enforce") != "record":
         raise ClaimFailed(line)

@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from tlcourse.claims import MIME
+from tlcourse.claims import MIME, describe
 
 __all__ = ["find_notebooks", "read_outputs", "run_course", "run_notebook", "write_reports"]
 
@@ -111,17 +111,6 @@ def _claims_text(entry: dict) -> str:
     return f"{sum(c['held'] for c in entry['claims'])}/{len(entry['claims'])}"
 
 
-def _margin_text(claim: dict) -> str:
-    """`` (value 0.49 >= 0.15, margin 0.34; a=1)`` for a claim; only the numbers for a fact."""
-    parts = []
-    if claim.get("margin") is not None:
-        parts.append(f"value {claim['value']:.4g} {claim['op']} {claim['threshold']:.4g}, "
-                     f"margin {claim['margin']:.4g}")
-    if claim.get("numbers"):
-        parts.append(", ".join(f"{k}={v}" for k, v in claim["numbers"].items()))
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
 def _markdown(report: dict) -> str:
     lines = [f"# Course run, {report['created']}", "",
              "| notebook | profile | device | seconds | status | claims held |",
@@ -134,7 +123,7 @@ def _markdown(report: dict) -> str:
             lines += [f"**Error:** `{e['error']}`", ""]
         lines += [f"- metric `{k}` = {v}" for k, v in e["metrics"].items()]
         lines += [f"- claim {'held' if c['held'] else '**FAILED**'}: {c['text']}"
-                  f"{_margin_text(c)}" for c in e["claims"]]
+                  f"{describe(c)}" for c in e["claims"]]
     return "\n".join(lines) + "\n"
 
 
@@ -149,7 +138,7 @@ def _html(report: dict) -> str:
         + "".join(f"<li>metric <code>{esc(k)}</code> = {esc(str(v))}</li>"
                   for k, v in e["metrics"].items())
         + "".join(f"<li>claim {'held' if c['held'] else '<b>FAILED</b>'}: {esc(c['text'])}"
-                  f"{esc(_margin_text(c))}</li>" for c in e["claims"]) + "</ul>"
+                  f"{esc(describe(c))}</li>" for c in e["claims"]) + "</ul>"
         for e in report["notebooks"])
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tlcourse run</title>"
             f"</head><body><h1>Course run, {esc(report['created'])}</h1><table border='1'>"
