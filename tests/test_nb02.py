@@ -28,4 +28,6 @@ def test_fine_tuning_notebook_with_another_seed_and_a_smaller_budget(run_nb):
     assert 1 <= m["early_stopping_best_epoch"] <= 8
     assert m["forgetting_kl_l2sp"] <= 0.5 * m["forgetting_kl"]
     assert m["forgetting_agreement_l2sp"] >= m["forgetting_agreement"]
-    assert len(entry["claims"]) == 15
+    # far from ImageNet (digits), fine-tuning everything beats the probe
+    assert m["digits_finetune_acc"] >= m["digits_probe_acc"] + 0.05
+    assert len(entry["claims"]) == 16
