@@ -85,3 +85,23 @@ def test_a_missing_full_profile_asset_fails_fast_and_says_how_to_fetch(tmp_path,
     assert message.startswith("AssetMissingError: "), message
     assert asset in message and "tlcourse fetch --profile full" in message, message
     assert seconds < LIMIT_S, f"took {seconds:.1f} s to fail: {message}"
+
+
+def test_the_offline_encoder_loads_and_encodes_with_the_network_blocked():
+    # No HF_* switch in the environment: load_encoder must turn the hub off itself.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    done = subprocess.run(["unshare", "-rn", sys.executable, "-c", textwrap.dedent("""
+        import time
+        import torch
+        from tlcourse.text import load_encoder, mean_pool, tokenize
+        start = time.perf_counter()
+        tokenizer, model = load_encoder()
+        batch = tokenize(tokenizer, ["no network, no problem"])
+        with torch.no_grad():
+            vector = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+        print(tuple(vector.shape), time.perf_counter() - start)
+    """)], env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shape, seconds = done.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    assert shape == "(1, 384)"
+    assert float(seconds) < 60, f"loading took {float(seconds):.0f} s: a network wait?"
