@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -53,8 +53,24 @@ def _move(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.T
 
 
 def _to(batch, device: torch.device, channels_last: bool):
+    """``(inputs, targets)`` on ``device`` from an ``(inputs, targets)`` batch, or from a dict
+    of tensors with the targets under ``"labels"`` (tokenized text: the inputs stay a dict,
+    e.g. ``input_ids`` and ``attention_mask``, and are passed to the model as keywords)."""
+    if isinstance(batch, Mapping):
+        if "labels" not in batch:
+            raise KeyError(f"a batch that is a dict needs its targets under 'labels'; it has "
+                           f"{', '.join(map(str, batch))}")
+        inputs = {k: _move(v, device, False) for k, v in batch.items() if k != "labels"}
+        return inputs, batch["labels"].to(device, non_blocking=device.type == "cuda")
     return (_move(batch[0], device, channels_last),
             batch[1].to(device, non_blocking=device.type == "cuda"))
+
+
+def _run(model, x) -> torch.Tensor:
+    """The model's logits for inputs ``x``: a tensor, or a dict passed as keywords; an output
+    object with ``.logits`` (e.g. a Hugging Face classifier's) gives those."""
+    out = model(**x) if isinstance(x, Mapping) else model(x)
+    return getattr(out, "logits", out)
 
 
 def _use_channels_last(device: torch.device, channels_last: bool | str) -> bool:
@@ -179,9 +195,9 @@ class _Compiled:
     def __call__(self, x):
         if self.compiled is not None:
             try:
-                return self.compiled(x)
+                return _run(self.compiled, x)
             except OutOfMemoryError:
                 raise
             except Exception as err:  # compilation happens at the first call
                 self._fail(err)
-        return self.model(x)
+        return _run(self.model, x)

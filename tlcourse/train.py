@@ -34,6 +34,7 @@ from tlcourse.accel import (
     _autocast,
     _Compiled,
     _prepare,
+    _run,
     _snapshot,
     _to,
     _use_channels_last,
@@ -169,7 +170,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
     scheduler = _make_scheduler(scheduler, optimizer, num_epochs * steps_per_epoch, warmup)
     use_cl = _use_channels_last(device, channels_last)
     _prepare(model, device, use_cl)
-    forward = _Compiled(model) if compile else model
+    forward = _Compiled(model) if compile else (lambda inputs: _run(model, inputs))
     dtype = amp_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     # The live plot goes last so the other callbacks' checkpoint names do not move.
@@ -279,7 +280,7 @@ def _predict_once(model, loader, device, dtype, use_cl):
         for batch in loader:
             x, y = _to(batch, device, use_cl)
             with _autocast(device, dtype):
-                outputs.append(model(x).float().cpu())
+                outputs.append(_run(model, x).float().cpu())
             targets.append(y.cpu())
     # Concatenated outside inference mode: the results are normal tensors.
     return torch.cat(outputs), torch.cat(targets)
