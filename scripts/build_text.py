@@ -21,6 +21,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+from _sums import write_sum  # scripts/_sums.py
 
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 INNER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -95,8 +96,7 @@ def main() -> None:
     tmp = target.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **pack(rows))
     tmp.replace(target)
-    digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    (out / "SHA256SUMS").write_text(f"{digest}  vader.npz\n")
+    digest = write_sum(target)
     table = []
     for domain, kept in rows.items():
         ratings = np.array([r for _, r, _ in kept])
