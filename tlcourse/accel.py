@@ -61,9 +61,8 @@ def _to(batch, device: torch.device, channels_last: bool):
             raise KeyError(f"a batch that is a dict needs its targets under 'labels'; it has "
                            f"{', '.join(map(str, batch))}")
         inputs = {k: _move(v, device, False) for k, v in batch.items() if k != "labels"}
-        return inputs, batch["labels"].to(device, non_blocking=device.type == "cuda")
-    return (_move(batch[0], device, channels_last),
-            batch[1].to(device, non_blocking=device.type == "cuda"))
+        return inputs, _move(batch["labels"], device, False)
+    return _move(batch[0], device, channels_last), _move(batch[1], device, False)
 
 
 def _run(model, x) -> torch.Tensor:
