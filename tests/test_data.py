@@ -203,3 +203,17 @@ def test_min_images_leaves_out_classes_that_are_too_small(tmp_path):
         tlc.data.load_folder(tmp_path, size=32, min_images=5)
     with pytest.raises(ValueError, match="min_images"):
         tlc.data.load_folder(tmp_path, min_images=0)
+
+
+def test_every_shipped_array_has_a_matching_checksum_and_data_stays_under_40_mb():
+    import hashlib
+
+    root = tlc.data.data_root()
+    arrays = sorted(root.rglob("*.npz"))
+    assert {p.parent.name for p in arrays} >= {"clipart", "text", "glove"}
+    for path in arrays:
+        sums = dict(reversed(line.split()) for line in
+                    (path.parent / "SHA256SUMS").read_text().splitlines() if line.strip())
+        assert sums.get(path.name) == hashlib.sha256(path.read_bytes()).hexdigest(), path
+    total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert total < 40e6, f"data/ is {total / 1e6:.1f} MB"
