@@ -17,6 +17,8 @@ def test_fetch_offline_profile_needs_no_network(capsys, monkeypatch):
     assert main(["fetch", "--profile", "offline"]) == 0
     out = capsys.readouterr().out
     assert "backbone efficientnet_lite0: ok" in out and "dataset clipart" in out
+    assert "text tweets (test): 826 sentences" in out
+    assert "text encoder all-MiniLM-L6-v2: " in out
 
 
 def test_fetch_full_profile_without_network_says_what_to_do(capsys, monkeypatch, tmp_path):

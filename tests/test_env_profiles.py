@@ -62,6 +62,11 @@ def test_unknown_profile_lists_the_valid_ones():
 @pytest.mark.parametrize("profile", list(PROFILES.values()), ids=list(PROFILES))
 def test_every_profile_names_real_assets(profile):
     assert profile.backbone in BACKBONES and set(profile.backbones) <= set(BACKBONES)
-    for name in profile.datasets.values():
-        assert name in DATASETS or name == "photos"
+    from tlcourse.text.data import TEXT_DATASETS
+    from tlcourse.text.encoder import _WHEELS
+
+    for role, name in profile.datasets.items():
+        assert name in (TEXT_DATASETS if role == "text" else (*DATASETS, "photos")), (role, name)
+    # a shipped encoder offline; a hub id (fetched into the cache) in the full profile
+    assert (profile.text_encoder in _WHEELS) == (profile.name == "offline")
     assert profile.image_size >= BACKBONES[profile.backbone].min_size

@@ -91,7 +91,16 @@ def _cmd_fetch(args) -> int:
     for name in profile.backbones:
         load_backbone(name, pretrained=True)
         print(f"  backbone {name}: ok")
+    from tlcourse.text.encoder import encoder_path
+
+    print(f"  text encoder {profile.text_encoder}: {encoder_path(profile.text_encoder)}")
     for role, name in profile.datasets.items():
+        if role == "text":
+            from tlcourse.text import load_text
+
+            for split in ("train", "test"):
+                print(f"  text {name} ({split}): {len(load_text(name, split))} sentences")
+            continue
         spec = DATASETS.get(name)
         if spec is None:
             continue  # photos ship with scikit-image

@@ -8,7 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["accuracy_by_layer", "accuracy_vs_labels", "confusion_matrix", "embedding_maps",
-           "image_grid", "image_rows", "learning_curves", "method_scores", "predictions"]
+           "image_grid", "image_rows", "learning_curves", "method_scores", "predictions",
+           "transfer_matrix"]
 
 
 def predictions(images: Mapping[str, np.ndarray],
@@ -72,7 +73,7 @@ def learning_curves(histories: Mapping[str, object], metric: str = "acc"):
 def accuracy_vs_labels(curves: Mapping[str, Mapping[int, Sequence[float]]],
                        all_size: int | None = None, all_label: str = "all",
                        chance: float | None = None, highlight: int | None = None,
-                       title: str | None = None):
+                       title: str | None = None, unit: str = "images"):
     """Test accuracy against labels per class: the mean over draws, with a min-max band.
 
     Args:
@@ -81,6 +82,7 @@ def accuracy_vs_labels(curves: Mapping[str, Mapping[int, Sequence[float]]],
         chance: draws a dashed line at chance level.
         highlight: an x value where an arrow marks the gap between the best and the worst
             mean, labelled in percentage points.
+        unit: what is labelled, for the x axis ("images", "sentences").
     """
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
     markers = "osD^v"
@@ -111,7 +113,7 @@ def accuracy_vs_labels(curves: Mapping[str, Mapping[int, Sequence[float]]],
     ax.set_xticks(ticks, [all_label if s == all_size else str(s) for s in ticks])
     ax.minorticks_off()
     ax.set_ylim(0, 1)
-    ax.set_xlabel("labelled training images per class (log scale)")
+    ax.set_xlabel(f"labelled training {unit} per class (log scale)")
     ax.set_ylabel("test accuracy")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=9)
@@ -246,4 +248,30 @@ def confusion_matrix(targets, predictions, classes: Sequence[str], title: str | 
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.counts = counts
+    return fig
+
+
+def transfer_matrix(matrix, names: Sequence[str], title: str | None = None,
+                    xlabel: str = "tested on", ylabel: str = "trained on"):
+    """A heat map of accuracies: row i trained on ``names[i]``, column j tested on
+    ``names[j]``; the diagonal (in-domain) outlined."""
+    matrix = np.asarray(matrix, dtype=float)
+    k = len(names)
+    if matrix.shape != (k, k):
+        raise ValueError(f"a {k}x{k} matrix is needed for {k} names, got {matrix.shape}")
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * k, 1.2 + 0.75 * k))
+    image = ax.imshow(matrix, cmap="viridis", vmin=max(0.0, matrix.min() - 0.05),
+                      vmax=min(1.0, matrix.max() + 0.02))
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{matrix[i, j]:.1%}", ha="center", va="center", fontsize=8,
+                    color="black" if matrix[i, j] > matrix.mean() else "white")
+        ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="white"))
+    ax.set_xticks(range(k), names, rotation=20, fontsize=9)
+    ax.set_yticks(range(k), names, fontsize=9)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="test accuracy")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
     return fig

@@ -31,6 +31,8 @@ class Profile:
     batch_size: int
     datasets: dict[str, str] = field(default_factory=dict)
     backbones: tuple[str, ...] = ()
+    #: the text lessons' pretrained transformer: a shipped encoder or a Hugging Face hub id
+    text_encoder: str = "all-MiniLM-L6-v2"
 
     def dataset(self, role: str) -> str:
         """The dataset name this profile uses for ``role``."""
@@ -48,7 +50,8 @@ PROFILES: dict[str, Profile] = {
         num_epochs=3,
         batch_size=64,
         datasets={"images": "clipart", "photos": "photos", "unlabelled": "clipart_unlabelled",
-                  "digits_source": "mnist5k", "digits_target": "uci_digits"},
+                  "digits_source": "mnist5k", "digits_target": "uci_digits",
+                  "text": "tweets"},
         backbones=("efficientnet_lite0",),
     ),
     "full": Profile(
@@ -59,8 +62,10 @@ PROFILES: dict[str, Profile] = {
         num_epochs=10,
         batch_size=128,
         datasets={"images": "flowers102", "photos": "photos", "unlabelled": "stl10_unlabelled",
-                  "digits_source": "mnist", "digits_target": "usps"},
+                  "digits_source": "mnist", "digits_target": "usps",
+                  "text": "sst2"},
         backbones=("resnet50", "resnet18"),
+        text_encoder="distilbert-base-uncased",
     ),
 }
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-__all__ = ["AssetMissingError", "ChecksumError", "cache_dir", "download", "network_available",
-           "sha256_file"]
+__all__ = ["AssetMissingError", "ChecksumError", "cache_dir", "download", "md5_file",
+           "network_available", "sha256_file"]
 
 FETCH_HINT = "Run `tlcourse fetch --profile full` on a machine with a network"
 
@@ -48,8 +48,18 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _matches(path: Path, sha256: str | None) -> bool:
-    return sha256 is None or sha256_file(path).startswith(sha256.lower())
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex MD5 of a file (for archives whose publishers give only an MD5)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _matches(path: Path, sha256: str | None, md5: str | None = None) -> bool:
+    return ((sha256 is None or sha256_file(path).startswith(sha256.lower()))
+            and (md5 is None or md5_file(path) == md5.lower()))
 
 
 def network_available(url: str, timeout: float = 3.0) -> bool:
@@ -79,7 +89,7 @@ def network_available(url: str, timeout: float = 3.0) -> bool:
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
-             name: str | None = None, timeout: float = 30.0, progress: bool = True) -> Path:
+             md5: str | None = None, name: str | None = None, timeout: float = 30.0, progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` unless a file with the right checksum is already there.
 
     Args:
@@ -87,6 +97,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
         dest: final path (its folder is created).
         sha256: expected hex digest, or a prefix of it (torchvision names weight files
             with the first hex digits); ``None`` skips the check.
+        md5: expected hex MD5, for archives published with only that (e.g. GLUE's SST-2,
+            whose MD5 torchtext records); checked as well as ``sha256`` when both are given.
         name: what to call the asset in messages.
 
     Raises:
@@ -96,7 +108,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
     dest = Path(dest)
     name = name or dest.name
     if dest.exists():
-        if _matches(dest, sha256):
+        if _matches(dest, sha256, md5):
             return dest
         print(f"cached {name} at {dest} has the wrong checksum; downloading it again")
     if not network_available(url):
@@ -114,10 +126,12 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
                 while block := resp.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))
-        if not _matches(Path(tmp), sha256):
+        if not _matches(Path(tmp), sha256, md5):
+            got = (f"SHA-256 {sha256_file(tmp)}, expected {sha256}"
+                   if not _matches(Path(tmp), sha256) else f"MD5 {md5_file(tmp)}, expected {md5}")
             raise ChecksumError(
-                f"{name} downloaded from {url} has SHA-256 {sha256_file(tmp)}, expected "
-                f"{sha256}. The file was discarded; try again, and report it if it repeats.")
+                f"{name} downloaded from {url} has {got}. The file was discarded; try again, "
+                "and report it if it repeats.")
         os.replace(tmp, dest)
     except urllib.error.URLError as err:
         raise AssetMissingError(f"could not download {name} from {url}: {err.reason}. "

@@ -17,7 +17,8 @@ import numpy as np
 from tlcourse.data.arrays import stratified_split
 from tlcourse.data.registry import TEST_FRACTION, _verified_npz
 
-__all__ = ["DOMAINS", "LABELS", "Sentences", "load_sentences"]
+__all__ = ["DOMAINS", "LABELS", "SST2_URL", "TEXT_DATASETS", "Sentences", "load_sentences",
+           "load_text"]
 
 #: the corpora, in the order the data file stores them
 DOMAINS = ("tweets", "movies", "products", "editorials")
@@ -44,6 +45,16 @@ class Sentences:
 
     def __getitem__(self, index: int) -> tuple[str, int]:
         return self.texts[index], int(self.labels[index])
+
+    def subset(self, indices, name: str | None = None) -> Sentences:
+        """The sentences at ``indices`` (e.g. from
+        :func:`tlcourse.data.arrays.per_class_subset`), in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.ndim != 1 or (len(indices) and not 0 <= indices.min() <= indices.max()
+                                 < len(self)):
+            raise IndexError(f"indices must be a 1-d list of positions in 0..{len(self) - 1}")
+        return Sentences([self.texts[i] for i in indices.tolist()], self.ratings[indices],
+                         self.labels[indices], self.domain, name or f"{self.split} subset")
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{(self.labels == k).sum()} {c}" for k, c in enumerate(self.classes))
@@ -82,3 +93,49 @@ def load_sentences(domain: str, split: str = "all", neutral: float = 0.5) -> Sen
         part = np.sort(train if split == "train" else test)
         keep, labels = keep[part], labels[part]
     return Sentences([texts[i] for i in keep], ratings[keep], labels, domain, split)
+
+
+#: SST-2 (Socher et al. 2013) as GLUE distributes it; the MD5 is the one torchtext checks.
+SST2_URL = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
+SST2_MD5 = "9f81648d4199384278b86e315dac217c"
+#: GLUE's test split has no labels: the lessons test on its dev split (872 sentences), as
+#: papers report SST-2 accuracy
+_SST2_FILES = {"train": "SST-2/train.tsv", "test": "SST-2/dev.tsv"}
+
+
+def _sst2(split: str, url: str = SST2_URL, md5: str | None = SST2_MD5) -> Sentences:
+    import csv
+    import io
+    import zipfile
+
+    from tlcourse.data.download import cache_dir, download
+
+    if split not in _SST2_FILES:
+        raise ValueError(f"SST-2 has splits 'train' and 'test' (GLUE's dev set), not {split!r}")
+    archive = download(url, cache_dir() / "sst2" / "SST-2.zip", md5=md5, name="SST-2")
+    with zipfile.ZipFile(archive) as zf:
+        raw = zf.read(_SST2_FILES[split]).decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw), delimiter="\t", quoting=csv.QUOTE_NONE))
+    if not rows or rows[0][:2] != ["sentence", "label"]:
+        raise ValueError(f"{archive}: {_SST2_FILES[split]} does not start with the header "
+                         "'sentence<TAB>label' of GLUE's SST-2; delete the file to download it "
+                         "again")
+    texts = [r[0].strip() for r in rows[1:]]
+    labels = np.array([int(r[1]) for r in rows[1:]], dtype=np.int64)
+    ratings = np.where(labels == 1, 1.0, -1.0).astype(np.float32)  # SST-2 keeps no rating
+    return Sentences(texts, ratings, labels, "sst2", split)
+
+
+#: every name :func:`load_text` knows
+TEXT_DATASETS = (*DOMAINS, "sst2")
+
+
+def load_text(name: str, split: str = "train") -> Sentences:
+    """A lesson's labelled sentences by name: a VADER domain (``DOMAINS``, shipped) or
+    ``"sst2"`` (the Stanford Sentiment Treebank's binary task from GLUE, downloaded once into
+    the cache; its ``"test"`` split is GLUE's dev set)."""
+    if name == "sst2":
+        return _sst2(split)
+    if name in DOMAINS:
+        return load_sentences(name, split)
+    raise ValueError(f"unknown text dataset {name!r}; choose one of {', '.join(TEXT_DATASETS)}")

@@ -8,6 +8,7 @@ second notebook) loads them in a fraction of a second.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,14 +35,17 @@ def _texts_identity(texts: Sequence[str]) -> str:
 def embed(texts: Sequence[str], tokenizer, model, *, max_length: int = 64,
           batch_size: int = 64, device: torch.device | str | None = None,
           normalize: bool = True, cache: bool = True, folder: str | Path | None = None,
-          progress: bool = True) -> torch.Tensor:
+          progress: bool = True, return_info: bool = False):
     """``(N, D)`` float32 sentence embeddings on the CPU: mean pooling over each text's
     tokens (padding left out), unit length if ``normalize``.
 
     Texts are encoded in batches of similar length (sorted by length, then put back in the
     given order), so little time goes into padding. The model runs in eval mode without
-    gradients and is put back in the mode it had.
+    gradients and is put back in the mode it had. With ``return_info``, returns
+    ``(embeddings, {"hit": bool, "seconds": float})``: whether the cache had them, and how
+    long the call took.
     """
+    start = time.perf_counter()
     texts = [_as_text(t, i) for i, t in enumerate(texts)]
     if not texts:
         raise ValueError("no texts to embed")
@@ -66,9 +70,12 @@ def embed(texts: Sequence[str], tokenizer, model, *, max_length: int = 64,
         return torch.nn.functional.normalize(out, dim=1) if normalize else out
 
     if not cache:
-        return build()
-    key = cache_key(kind=CACHE_KIND, weights=weights_identity(model),
-                    texts=_texts_identity(texts), max_length=max_length, pooling="mean",
-                    normalize=normalize)
-    value, _ = cached(CACHE_KIND, key, build, folder)
+        value, hit = build(), False
+    else:
+        key = cache_key(kind=CACHE_KIND, weights=weights_identity(model),
+                        texts=_texts_identity(texts), max_length=max_length, pooling="mean",
+                        normalize=normalize)
+        value, hit = cached(CACHE_KIND, key, build, folder)
+    if return_info:
+        return value, {"hit": hit, "seconds": time.perf_counter() - start}
     return value

