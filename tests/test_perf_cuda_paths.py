@@ -53,7 +53,7 @@ def _weights(model):
 def _fit_quietly(*args, **kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        history = fit(*args, progress=False, device="cpu", **kwargs)
+        history = fit(*args, progress=False, device="cpu", oom_retry=True, **kwargs)
     return history, [str(w.message) for w in caught]
 
 
@@ -132,7 +132,7 @@ def test_out_of_memory_at_batch_size_one_is_a_clear_error():
     loader = tlc.data.make_loader(_blobs(20), 4)
     with pytest.warns(UserWarning) as caught, \
             pytest.raises(OutOfMemoryError, match=r"even with batch size 1.*smaller backbone"):
-        fit(model, loader, num_epochs=1, device="cpu", progress=False)
+        fit(model, loader, num_epochs=1, device="cpu", progress=False, oom_retry=True)
     assert [str(w.message).split("retrying with ")[1] for w in caught
             if "out of memory" in str(w.message)] == ["batch size 2.", "batch size 1."]
 
@@ -141,7 +141,7 @@ def test_a_loader_without_batch_size_cannot_shrink_and_says_so():
     sampler = torch.utils.data.BatchSampler(range(20), batch_size=4, drop_last=False)
     loader = DataLoader(_blobs(20), batch_sampler=sampler)
     with pytest.raises(OutOfMemoryError, match="no batch_size to halve"):
-        fit(Fits(limit=2), loader, num_epochs=1, device="cpu", progress=False)
+        fit(Fits(limit=2), loader, num_epochs=1, device="cpu", progress=False, oom_retry=True)
 
 
 def test_shrink_loader_keeps_the_settings():
@@ -355,3 +355,19 @@ def test_on_cuda_fit_uses_amp_channels_last_and_undoes_an_oom_epoch():
     assert history["train_loss"] == pytest.approx(ref_history["train_loss"], rel=1e-3)
     for a, b in zip(model.parameters(), reference.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_on_a_cpu_fit_takes_no_snapshot_and_an_out_of_memory_error_goes_through(monkeypatch):
+    # A CPU's allocator fails with a RuntimeError, never torch.OutOfMemoryError, so "auto"
+    # spends nothing on copies for retries there; a (simulated) one is raised as it is.
+    import tlcourse.train as train_module
+
+    calls = []
+    monkeypatch.setattr(train_module, "_snapshot", lambda *a: calls.append(1) or (lambda: None))
+    loader = tlc.data.make_loader(TensorDataset(torch.randn(8, 4), torch.arange(8) % 2), 8)
+    fit(nn.Linear(4, 2), loader, num_epochs=2, device="cpu", progress=False)
+    assert calls == []
+    with pytest.raises(OutOfMemoryError, match="CUDA out of memory"):
+        fit(Fits(limit=2), loader, num_epochs=1, device="cpu", progress=False)
+    fit(nn.Linear(4, 2), loader, num_epochs=2, device="cpu", progress=False, oom_retry=True)
+    assert calls == [1, 1]

@@ -105,7 +105,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
         penalty: Callable | None = None, early_stopping: EarlyStopping | None = None,
         callbacks: Sequence[Callback] = (), batchnorm: str = "train",
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
-        live_plot: bool = False, compile: bool = False) -> History:
+        live_plot: bool = False, compile: bool = False,
+        oom_retry: bool | str = "auto") -> History:
     """Train ``model`` for ``num_epochs`` epochs; evaluate on ``val_loader`` after each.
 
     Args:
@@ -137,10 +138,13 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
         compile: run the training forward pass through ``torch.compile`` (worth it on a
             GPU for runs of many epochs; the first epoch pays the compilation). If it
             fails, training goes on without it, with a warning.
-
-    When CUDA runs out of memory, the epoch is undone and run again with half the batch
-    size (with a warning naming it); the scheduler still takes its planned steps per
-    epoch. At batch size 1 it stops with an error saying what to try.
+        oom_retry: when the GPU runs out of memory, undo the epoch and run it again with
+            half the batch size (with a warning naming it; the scheduler still takes its
+            planned steps per epoch; at batch size 1 it stops with an error saying what to
+            try). That needs a copy of the weights and optimizer state before each epoch.
+            ``"auto"``: on CUDA and MPS; not on a CPU, where running out of memory is not a
+            ``torch.OutOfMemoryError`` (the copy cost 3% of a MiniLM fine-tuning epoch
+            there, benchmarks/RESULTS.md).
 
     Returns:
         A :class:`History` with ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
@@ -234,18 +238,22 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
 
     stop = early_stopping is not None and early_stopping.stopped
     buffers: dict[str, torch.Tensor] = {}  # pinned copies of the state, for OOM retries
+    retry = device.type != "cpu" if oom_retry == "auto" else bool(oom_retry)
     try:
         for epoch in range(start_epoch, num_epochs):
             if stop:
                 break
             start = time.perf_counter()
             restore = _snapshot(model, generator, {"optimizer": optimizer, "scheduler": scheduler,
-                                                   "scaler": scaler, **named}, buffers)
+                                                   "scaler": scaler, **named},
+                                buffers) if retry else None
             while True:
                 error = None
                 try:
                     row = train_epoch(epoch, train_loader)
                 except OutOfMemoryError as err:  # leaving the handler frees the batch
+                    if restore is None:
+                        raise
                     error = str(err)
                 if error is None:
                     break
