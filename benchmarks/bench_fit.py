@@ -19,15 +19,13 @@ import contextlib
 import copy
 import io
 import json
-import statistics
 import sys
-import time
 
 import torch
 from torch.nn import functional as F
 
 import tlcourse as tlc
-from benchmarks.common import in_subprocess, peak_rss_mb, write_section
+from benchmarks.common import alternate, in_subprocess, peak_rss_mb, write_section
 
 IMAGE_SIZE, BATCH, ROUNDS = 64, 32, 6
 
@@ -79,17 +77,9 @@ def throughput(channels_last: bool) -> dict:
     model, loader, device, n = _setup()
     minimal, fit = _loops(model, loader, device, channels_last)
     minimal(), fit()  # warm-up: allocator, oneDNN/cuDNN kernel choice
-    times = {"minimal": [], "fit": []}
-    for i in range(ROUNDS):
-        for name, run in ((("minimal", minimal), ("fit", fit)) if i % 2 == 0
-                          else (("fit", fit), ("minimal", minimal))):
-            start = time.perf_counter()
-            run()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    ratios = [m / f for m, f in zip(times["minimal"], times["fit"], strict=True)]
+    times, ratio = alternate(minimal, fit, ROUNDS, sync=lambda: _sync(device))
     return {"images_per_s": {k: n / min(v) for k, v in times.items()},
-            "times": times, "ratio": statistics.median(ratios),
+            "times": times, "ratio": ratio,
             "threads": torch.get_num_threads()}
 
 

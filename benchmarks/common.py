@@ -50,6 +50,22 @@ def timed(fn, repeat: int = 3) -> tuple[float, list[float]]:
     return statistics.median(runs), runs
 
 
+def alternate(minimal, fit, rounds: int, sync=lambda: None) -> tuple[dict, float]:
+    """Time one call of each loop per round, alternating A B, B A, ... so that load from other
+    processes falls on both alike: ``({"minimal": [s, ...], "fit": [...]}, median ratio of
+    minimal to fit time)``; a ratio of 1 means ``fit`` is as fast."""
+    times = {"minimal": [], "fit": []}
+    for i in range(rounds):
+        for name, run in ((("minimal", minimal), ("fit", fit)) if i % 2 == 0
+                          else (("fit", fit), ("minimal", minimal))):
+            start = time.perf_counter()
+            run()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    ratios = [m / f for m, f in zip(times["minimal"], times["fit"], strict=True)]
+    return times, statistics.median(ratios)
+
+
 def in_subprocess(module: str, *args: str) -> dict:
     """Run ``python -m benchmarks.<module> args`` and parse its last line as JSON.
 

@@ -3,12 +3,12 @@ then a table of the targets at the top. About 6 minutes on a 2-core CPU."""
 
 import time
 
-from benchmarks import bench_cached, bench_cpu, bench_fit, bench_gpu, bench_notebooks
+from benchmarks import bench_cached, bench_cpu, bench_fit, bench_gpu, bench_notebooks, bench_text
 from benchmarks.common import write_section
 
 if __name__ == "__main__":
     start, summary = time.perf_counter(), []
-    for bench in (bench_cpu, bench_fit, bench_cached, bench_notebooks, bench_gpu):
+    for bench in (bench_cpu, bench_fit, bench_text, bench_cached, bench_notebooks, bench_gpu):
         print(f"== {bench.__name__}", flush=True)
         summary.append(bench.main())
     lines = ["| target | result | verdict |", "|---|---|---|"]
