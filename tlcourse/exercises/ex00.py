@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from tlcourse.exercises.feedback import call as _call
 from tlcourse.exercises.feedback import report as _report
 
 __all__ = ["TRANSFER_SCENARIOS", "check_head_fraction", "check_transfer_kinds"]
@@ -37,10 +38,13 @@ def check_head_fraction(fn, strict: bool = False) -> bool:
     """Check ``fn(model, num_classes)``: fraction of parameters a new head would have."""
     backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 4))
     expected = (8 * 10 + 10) / (3 * 8 * 9 + 8 + 8 * 10 + 10)
+    got, error = _call(fn, backbone, 10)
+    if error:
+        return _report([error], strict, "")
     try:
-        got = float(fn(backbone, 10))
-    except Exception as err:  # feedback for the learner, not a crash
-        return _report([f"your function raised {type(err).__name__}: {err}"], strict, "")
+        got = float(got)
+    except (TypeError, ValueError):
+        return _report([f"return a number (a fraction), not {got!r}"], strict, "")
     problems = [] if abs(got - expected) < 1e-9 else [
         f"for a 226-parameter net with a 10-class head you returned {got:.4f}, expected "
         f"{expected:.4f}: count the new head's weights and biases, divided by ALL parameters "

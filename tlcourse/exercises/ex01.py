@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tlcourse.exercises.feedback import call as _call
 from tlcourse.exercises.feedback import report as _report
 from tlcourse.features import knn_predict
 
@@ -100,15 +101,9 @@ def check_knn(fn, strict: bool = False) -> bool:
     for description, k, (x, y) in cases:
         train_x, train_y, query_x = x[:60], y[:60], x[60:]
         expected = knn_predict(train_x, train_y, query_x, k).numpy()
-        try:
-            got = fn(train_x.clone(), train_y.clone(), query_x.clone(), k)
-        except Exception as err:  # feedback for the learner, not a crash
-            problems.append(f"{description}: your function raised {type(err).__name__}: {err}")
-            continue
-        if got is None:
-            problems.append(f"{description}: your function returned None; return the "
-                            "predicted class of each query row")
-            continue
+        got, error = _call(fn, train_x.clone(), train_y.clone(), query_x.clone(), k)
+        if error:
+            return _report([error], strict, "")
         got = np.asarray(got.detach().cpu() if isinstance(got, torch.Tensor) else got).ravel()
         if got.shape != expected.shape:
             problems.append(f"{description}: expected {expected.shape[0]} predictions, got "

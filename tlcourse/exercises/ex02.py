@@ -7,6 +7,7 @@ import copy
 import torch
 from torch import nn
 
+from tlcourse.exercises.feedback import call as _call
 from tlcourse.exercises.feedback import report as _report
 
 __all__ = ["FREEZE_SCENARIOS", "check_freeze_choices", "check_l2_sp", "check_lr_schedule",
@@ -23,21 +24,14 @@ def _raised(err: Exception, strict: bool) -> bool:
     return _report([f"your function raised {type(err).__name__}: {err}"], strict, "")
 
 
-def _unanswered(value, strict: bool) -> bool | None:
-    if value is None:
-        return _report(["your function returned None: replace the ... with your code"],
-                       strict, "")
-    return None
-
-
 def check_param_groups(fn, strict: bool = False) -> bool:
     """Check ``fn(model, head_lr, backbone_lr_mult)`` -> a list of optimizer groups."""
     model = _net()
     head_ids = {id(p) for p in model[-1].parameters()}
+    groups, error = _call(fn, model, 0.02, 0.25)
+    if error:
+        return _report([error], strict, "")
     try:
-        groups = fn(model, 0.02, 0.25)
-        if groups is None:
-            return _unanswered(groups, strict)
         optimizer = torch.optim.SGD(groups, lr=1.0)
     except Exception as err:  # feedback for the learner, not a crash
         return _raised(err, strict)
@@ -66,10 +60,10 @@ def check_lr_schedule(fn, strict: bool = False) -> bool:
     problems = []
     for step, total, warm in cases:
         expected = 0.5 * cosine_factor(step, total, warm)
+        got, error = _call(fn, step, total, warm, 0.5)
+        if error:
+            return _report([error], strict, "")
         try:
-            got = fn(step, total, warm, 0.5)
-            if got is None:
-                return _unanswered(got, strict)
             got = float(got)
         except Exception as err:  # feedback for the learner, not a crash
             return _raised(err, strict)
@@ -90,10 +84,10 @@ def check_l2_sp(fn, strict: bool = False) -> bool:
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
     expected = l2_sp(model, start, alpha=0.3, beta=0.02).item()
+    got, error = _call(fn, copy.deepcopy(model), start, 0.3, 0.02)
+    if error:
+        return _report([error], strict, "")
     try:
-        got = fn(copy.deepcopy(model), start, 0.3, 0.02)
-        if got is None:
-            return _unanswered(got, strict)
         got = float(got.detach() if torch.is_tensor(got) else got)
     except Exception as err:  # feedback for the learner, not a crash
         return _raised(err, strict)

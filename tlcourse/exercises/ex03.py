@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from tlcourse.adapt.coral import coral_loss
+from tlcourse.exercises.feedback import call as _call
 from tlcourse.exercises.feedback import report as _report
 
 __all__ = ["SELECTION_SCENARIOS", "check_coral", "check_gradient_reversal",
@@ -35,14 +36,15 @@ def check_coral(fn, strict: bool = False) -> bool:
     f_s = torch.randn(40, 6, generator=gen)
     f_t = 2 * torch.randn(25, 6, generator=gen) + 1
     expected = coral_loss(f_s, f_t).item()
+    got, error = _call(fn, f_s, f_t)
+    same, error_same = _call(fn, f_s, f_s)
+    if error or error_same:
+        return _report([error or error_same], strict, "")
     try:
-        got = fn(f_s, f_t)
-        if got is None:
-            return _report(["your function returns None: compute and return the loss"],
-                           strict, "")
-        got, same = float(got), float(fn(f_s, f_s))
-    except Exception as err:  # feedback for the learner, not a crash
-        return _report([f"your function raised {type(err).__name__}: {err}"], strict, "")
+        got, same = float(got), float(same)
+    except (TypeError, ValueError):
+        return _report([f"return the loss as a number or a one-element tensor, not {got!r}"],
+                       strict, "")
     problems = []
     if abs(same) > 1e-6:
         problems.append(f"the loss of a batch against itself should be 0, got {same:.4g}")
@@ -63,11 +65,10 @@ def check_gradient_reversal(fn, strict: bool = False) -> bool:
     incoming one."""
     x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
     upstream = torch.tensor([0.5, 1.0, -4.0])
+    y, error = _call(fn, x, 0.3)
+    if error:
+        return _report([error], strict, "")
     try:
-        y = fn(x, 0.3)
-        if y is None or y is Ellipsis:
-            return _report(["your function returns nothing yet: return a tensor built from x"],
-                           strict, "")
         (y * upstream).sum().backward()
     except Exception as err:
         return _report([f"your function raised {type(err).__name__}: {err}"], strict, "")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["call", "report"]
+__all__ = ["UNFINISHED", "call", "report"]
+
+#: What every check says of a function the learner has not written yet (it returns None, or
+#: its body is still ``...``).
+UNFINISHED = "your function returned None: replace the ... with your code"
 
 
 def report(problems: list[str], strict: bool, ok_message: str) -> bool:
@@ -22,8 +26,12 @@ def report(problems: list[str], strict: bool, ok_message: str) -> bool:
 
 
 def call(fn, *args):
-    """``(fn(*args), None)``, or ``(None, message)`` when the learner's ``fn`` raised."""
+    """``(fn(*args), None)``, or ``(None, message)`` when the learner's ``fn`` raised or is not
+    written yet (it returned None or ``...``: the message is :data:`UNFINISHED`)."""
     try:
-        return fn(*args), None
+        value = fn(*args)
     except Exception as err:  # feedback for the learner, not a crash
         return None, f"your function raised {type(err).__name__}: {err}"
+    if value is None or value is Ellipsis:
+        return None, UNFINISHED
+    return value, None
