@@ -18,3 +18,17 @@ def test_confusion_matrix_counts_true_against_predicted():
     np.testing.assert_allclose(shown[0], [2 / 3, 1 / 3, 0])   # rows: share of the true class
     np.testing.assert_allclose(shown[2], [1, 0, 0])
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+
+
+def test_results_tables_show_counts_as_integers_blank_gaps_and_no_negative_zero():
+    import pandas as pd
+
+    frame = pd.DataFrame({"test acc": [0.5534, 0.6, np.nan],
+                          "trainable params": [12810.0, 3383818.0, np.nan],
+                          "ImageNet KL": [-0.00001, 0.444, 0.1], "note": ["a", "b", None]},
+                         index=["probe", "everything", "digits"])
+    text = tlc.plot.table(frame).to_string()
+    assert "12,810" in text and "3,383,818" in text and "12810.0" not in text
+    assert "nan" not in text.lower() and "None" not in text
+    assert "-0.000" not in text and "0.000" in text and "0.553" in text
+    assert frame.loc["probe", "ImageNet KL"] == -0.00001          # the data is unchanged

@@ -9,7 +9,7 @@ import numpy as np
 
 __all__ = ["accuracy_by_layer", "accuracy_vs_labels", "confusion_matrix", "embedding_maps",
            "image_grid", "image_rows", "learning_curves", "method_scores", "predictions",
-           "transfer_matrix"]
+           "table", "transfer_matrix"]
 
 
 def predictions(images: Mapping[str, np.ndarray],
@@ -275,3 +275,32 @@ def transfer_matrix(matrix, names: Sequence[str], title: str | None = None,
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def table(frame, digits: int = 3):
+    """A results table as learners should read it: columns of whole numbers (parameter counts,
+    image counts) as integers with thousands separators, other numbers to ``digits`` decimals
+    with no ``-0.000``, missing values blank. Returns a pandas ``Styler`` (the frame itself is
+    unchanged)."""
+    import pandas as pd
+
+    def whole(column) -> bool:
+        values = pd.to_numeric(column, errors="coerce").dropna()
+        return len(values) > 0 and bool(np.all(np.abs(values - np.round(values)) < 1e-9)
+                                        and np.all(np.abs(values) >= 1))
+
+    def number(value, fmt):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            value = float(value)
+            text = fmt.format(value)
+            return text[1:] if text.startswith("-") and float(text) == 0 else text
+        return str(value)
+
+    formats = {}
+    for name in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[name]) or pd.api.types.is_object_dtype(frame[name]):
+            fmt = "{:,.0f}" if whole(frame[name]) else f"{{:.{digits}f}}"
+            formats[name] = lambda v, fmt=fmt: number(v, fmt)
+    return frame.style.format(formats, na_rep="")
