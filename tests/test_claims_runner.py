@@ -1,10 +1,11 @@
 import json
+import os
 
 import nbformat
 import pytest
 
 from tlcourse import claims
-from tlcourse.runner import read_outputs, run_course
+from tlcourse.runner import read_outputs, run_course, run_notebook
 
 
 def test_check_raises_with_the_claim_and_its_numbers():
@@ -100,3 +101,17 @@ def test_run_course_reports_metrics_claims_and_failures(tmp_path):
     assert "**FAILED**: one is two" in (out_dir / "report.md").read_text()
     assert "x is at least 1.5 (value 2 >= 1.5, margin 0.5)" in (out_dir / "report.md").read_text()
     assert read_outputs(out_dir / "01_good.ipynb")["metrics"] == {"x": 2}
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows kernels keep TCP")
+def test_the_runner_talks_to_kernels_over_local_sockets_without_the_tcp_warning(tmp_path,
+                                                                               capfd):
+    nb = _notebook(tmp_path / "01_x.ipynb", "PROFILE = 'auto'",
+                   "import json, ipykernel.connect\n"
+                   "print(json.load(open(ipykernel.connect.get_connection_file()))['transport'])")
+    (tmp_path / "out").mkdir()
+    entry = run_notebook(nb, tmp_path / "out", {})
+    assert entry["status"] == "ok", entry["error"]
+    cells = json.loads((tmp_path / "out" / "01_x.ipynb").read_text())["cells"]
+    assert "".join(cells[-1]["outputs"][0]["text"]).strip() == "ipc"
+    assert "without encryption" not in capfd.readouterr().err

@@ -42,6 +42,22 @@ def read_outputs(notebook_path: str | Path) -> dict:
     return found
 
 
+def _kernel_manager_class():
+    """On Linux and macOS, kernels talk to the runner over local (IPC) sockets: nothing
+    listens on a TCP port, and ipykernel has no reason to print its warning that TCP
+    traffic is unencrypted (which learners read as a security problem). Windows keeps TCP."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    if os.name == "nt":
+        return AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
                  kernel_name: str | None = None, timeout: int = 1800) -> dict:
     """Execute one notebook into ``out_dir``; return its report entry."""
@@ -53,7 +69,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
     try:
         papermill.execute_notebook(str(path), str(out_path), parameters=parameters or {},
                                    kernel_name=kernel_name, progress_bar=False,
-                                   execution_timeout=timeout, cwd=str(path.parent))
+                                   execution_timeout=timeout, cwd=str(path.parent),
+                                   kernel_manager_class=_kernel_manager_class())
     except Exception as err:  # papermill wraps the cell's error; keep the run going
         status = "failed"
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err) else ''}"
