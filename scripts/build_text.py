@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
-from _sums import write_sum  # scripts/_sums.py
+from _sums import utf8_arrays, write_sum  # scripts/_sums.py
 
 SDIST_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 INNER = "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz"
@@ -72,11 +72,8 @@ def read_corpus(sdist: Path) -> tuple[dict[str, list[tuple[str, float, str]]], d
 def pack(rows: dict[str, list[tuple[str, float, str]]]) -> dict[str, np.ndarray]:
     """Arrays without pickled objects: the texts as one UTF-8 byte string plus offsets."""
     flat = [(d, *r) for d in DOMAINS for r in rows[d]]
-    encoded = [t.encode("utf-8") for _, _, _, t in flat]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(b) for b in encoded])
-    return {"text_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8),
-            "text_offsets": offsets,
+    blob, offsets = utf8_arrays(t for _, _, _, t in flat)
+    return {"text_utf8": blob, "text_offsets": offsets,
             "rating": np.array([r for _, _, r, _ in flat], dtype=np.float32),
             "domain": np.array([list(DOMAINS).index(d) for d, _, _, _ in flat], dtype=np.int64),
             "domains": np.array(list(DOMAINS)),

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["ArrayDataset", "per_class_subset", "stratified_split", "targets_of"]
+__all__ = ["ArrayDataset", "per_class_subset", "stratified_split", "strings_from_utf8", "targets_of"]
 
 
 class ArrayDataset(Dataset):
@@ -116,3 +116,13 @@ def per_class_subset(targets, per_class: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     picks = [rng.permutation(np.flatnonzero(targets == c))[:per_class] for c in np.unique(targets)]
     return np.sort(np.concatenate(picks))
+
+
+def strings_from_utf8(blob: np.ndarray, offsets: np.ndarray) -> list[str]:
+    """The strings stored as one UTF-8 byte array plus ``n + 1`` offsets (string i is
+    ``blob[offsets[i]:offsets[i + 1]]``), how the shipped ``.npz`` files keep text without
+    pickled objects (the build scripts write them with ``scripts/_sums.py``'s
+    ``utf8_arrays``)."""
+    data = np.asarray(blob, dtype=np.uint8).tobytes()
+    bounds = np.asarray(offsets).tolist()
+    return [data[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

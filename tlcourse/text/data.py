@@ -9,12 +9,11 @@ clearly negative) are left out.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 
-from tlcourse.data.arrays import stratified_split
+from tlcourse.data.arrays import stratified_split, strings_from_utf8
 from tlcourse.data.registry import TEST_FRACTION, _verified_npz
 
 __all__ = ["DOMAINS", "LABELS", "SST2_URL", "TEXT_DATASETS", "Sentences", "load_sentences",
@@ -64,8 +63,7 @@ class Sentences:
 def _all_sentences() -> tuple[list[str], np.ndarray, np.ndarray]:
     arrays = _verified_npz("text/vader.npz", rebuild="python scripts/build_text.py --sdist ... "
                            "(see data/README.md)")
-    blob, offsets = arrays["text_utf8"].tobytes(), arrays["text_offsets"]
-    texts = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets.tolist())]
+    texts = strings_from_utf8(arrays["text_utf8"], arrays["text_offsets"])
     return texts, arrays["rating"], arrays["domain"]
 
 

@@ -9,12 +9,12 @@ frequent words (Pennington et al. 2014, https://nlp.stanford.edu/projects/glove/
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from tlcourse.data.arrays import strings_from_utf8
 from tlcourse.data.registry import _verified_npz
 
 __all__ = ["WordVectors", "load_word_vectors", "words"]
@@ -111,6 +111,5 @@ def load_word_vectors() -> WordVectors:
     """The course's GloVe vectors (40,000 words, 100 dimensions), checked against their sum."""
     arrays = _verified_npz("glove/glove100.npz", rebuild="python scripts/build_glove.py "
                            "--tarball ... (see data/glove/README.md)")
-    blob, offsets = arrays["words_utf8"].tobytes(), arrays["words_offsets"]
-    vocabulary = [blob[a:b].decode("utf-8") for a, b in itertools.pairwise(offsets.tolist())]
+    vocabulary = strings_from_utf8(arrays["words_utf8"], arrays["words_offsets"])
     return WordVectors(vocabulary, arrays["vectors"])
