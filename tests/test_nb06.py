@@ -23,9 +23,12 @@ def test_text_notebook_with_another_seed_and_domain(run_nb):
     assert m["ft_labels_per_class"] == 64
     assert m["in_domain_acc"] > m["cross_domain_acc"]
     assert 0.8 <= m["glove_coverage"] <= 1.0
-    assert m["embed_hit_seconds"] < m["embed_seconds"]
     assert m["ft_gain_over_frozen"] > 0      # fine-tuned from the probe: better than the probe
     # 8 claims, and a 9th (the cache is >= 10x faster) when this run encoded the pool itself
     texts = [c["text"] for c in entry["claims"]]
     assert len(texts) in (8, 9) and texts[7] == "the second embedding call is a cache hit"
     assert len(texts) == 8 or texts[8].startswith("... at least 10x faster")
+    # the two timings compare only when the first call encoded (a shared cache may already
+    # hold these embeddings, and then both calls are hits)
+    if len(texts) == 9:
+        assert m["embed_hit_seconds"] < m["embed_seconds"]
