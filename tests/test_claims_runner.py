@@ -115,3 +115,33 @@ def test_the_runner_talks_to_kernels_over_local_sockets_without_the_tcp_warning(
     cells = json.loads((tmp_path / "out" / "01_x.ipynb").read_text())["cells"]
     assert "".join(cells[-1]["outputs"][0]["text"]).strip() == "ipc"
     assert "without encryption" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows kernels keep TCP")
+def test_two_runs_started_at_once_in_one_folder_get_their_own_sockets(tmp_path):
+    """jupyter_client's default socket names (kernel-ipc-1, -2, ... in the working folder)
+    collide when two runs start together there; each run must have a private folder."""
+    import subprocess
+    import sys
+
+    nb = _notebook(tmp_path / "01_x.ipynb", "PROFILE = 'auto'",
+                   "import json, ipykernel.connect\n"
+                   "print(json.load(open(ipykernel.connect.get_connection_file()))['ip'])")
+    script = ("import sys; from pathlib import Path; from tlcourse.runner import run_notebook\n"
+              "e = run_notebook(Path(sys.argv[1]), Path(sys.argv[2]), {})\n"
+              "assert e['status'] == 'ok', e['error']")
+    procs = []
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        procs.append(subprocess.Popen([sys.executable, "-c", script, str(nb), str(tmp_path / name)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    for proc in procs:
+        log, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, log.decode(errors="replace")[-2000:]
+    ips = [json.loads((tmp_path / n / "01_x.ipynb").read_text())["cells"][-1]["outputs"][0]["text"]
+           for n in ("a", "b", "c")]
+    ips = ["".join(ip).strip() for ip in ips]
+    assert len(set(ips)) == 3, ips
+    assert all(not ip.startswith(str(tmp_path)) and os.path.isabs(ip) for ip in ips), ips
+    assert not list(tmp_path.glob("kernel*")), "socket files left in the notebook's folder"
+    assert not any(os.path.exists(os.path.dirname(ip)) for ip in ips), "socket folders kept"

@@ -12,6 +12,7 @@ import html
 import json
 import os
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -42,18 +43,26 @@ def read_outputs(notebook_path: str | Path) -> dict:
     return found
 
 
-def _kernel_manager_class():
+def _kernel_manager_class(socket_dir: str | None = None):
     """On Linux and macOS, kernels talk to the runner over local (IPC) sockets: nothing
     listens on a TCP port, and ipykernel has no reason to print its warning that TCP
-    traffic is unencrypted (which learners read as a security problem). Windows keeps TCP."""
+    traffic is unencrypted (which learners read as a security problem). Windows keeps TCP.
+
+    The socket files go in ``socket_dir``, one private folder per run: jupyter_client's
+    default is ``kernel-ipc-N`` in the working directory, where two runs started at once
+    (two notebooks in parallel, in one folder) pick the same N and read each other's
+    messages ("Invalid Signature")."""
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
-    if os.name == "nt":
+    if os.name == "nt" or socket_dir is None:
         return AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self) -> str:
+            return os.path.join(socket_dir, "kernel")
 
     return IPCKernelManager
 
@@ -67,10 +76,11 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
     start = time.perf_counter()
     status, error = "ok", None
     try:
-        papermill.execute_notebook(str(path), str(out_path), parameters=parameters or {},
-                                   kernel_name=kernel_name, progress_bar=False,
-                                   execution_timeout=timeout, cwd=str(path.parent),
-                                   kernel_manager_class=_kernel_manager_class())
+        with tempfile.TemporaryDirectory(prefix="tlc-kernel-") as socket_dir:
+            papermill.execute_notebook(str(path), str(out_path), parameters=parameters or {},
+                                       kernel_name=kernel_name, progress_bar=False,
+                                       execution_timeout=timeout, cwd=str(path.parent),
+                                       kernel_manager_class=_kernel_manager_class(socket_dir))
     except Exception as err:  # papermill wraps the cell's error; keep the run going
         status = "failed"
         error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err) else ''}"
