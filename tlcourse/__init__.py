@@ -18,6 +18,7 @@ from tlcourse import (
     features,
     io,
     models,
+    multitask,
     plot,
     profiles,
     regularize,
@@ -30,6 +31,7 @@ from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "data",
-           "exercises", "features", "get_device", "get_profile", "io", "models", "plot",
+           "exercises", "features", "get_device", "get_profile", "io", "models", "multitask",
+           "plot",
            "profiles", "regularize", "schedules", "seed_everything", "setup", "ssl", "train",
            "widgets"]

@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 from tlcourse import checkpoint as ckpt_lib
+from tlcourse.multitask import is_task_batch
 
 __all__ = ["OutOfMemoryError", "amp_dtype", "retry_with_smaller_batches", "shrink_loader"]
 
@@ -55,7 +56,11 @@ def _move(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.T
 def _to(batch, device: torch.device, channels_last: bool):
     """``(inputs, targets)`` on ``device`` from an ``(inputs, targets)`` batch, or from a dict
     of tensors with the targets under ``"labels"`` (tokenized text: the inputs stay a dict,
-    e.g. ``input_ids`` and ``attention_mask``, and are passed to the model as keywords)."""
+    e.g. ``input_ids`` and ``attention_mask``, and are passed to the model as keywords), or
+    from a multi-task batch ``{task: (x, y)}`` (inputs and targets then dicts by task)."""
+    if isinstance(batch, Mapping) and is_task_batch(batch):  # multi-task: {task: (x, y)}
+        return ({t: _move(x, device, channels_last) for t, (x, _) in batch.items()},
+                {t: _move(y, device, False) for t, (_, y) in batch.items()})
     if isinstance(batch, Mapping):
         if "labels" not in batch:
             raise KeyError(f"a batch that is a dict needs its targets under 'labels'; it has "

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from tlcourse.accel import (
 from tlcourse.callbacks import Callback, EarlyStopping, LivePlot
 from tlcourse.checks import positive_int
 from tlcourse.env import get_device, seed_everything
+from tlcourse.multitask import weigh
 
 __all__ = ["Callback", "EarlyStopping", "History", "LivePlot", "OutOfMemoryError", "amp_dtype",
            "evaluate", "fit", "predict", "shrink_loader"]
@@ -106,7 +107,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
         callbacks: Sequence[Callback] = (), batchnorm: str = "train",
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
         live_plot: bool = False, compile: bool = False,
-        oom_retry: bool | str = "auto") -> History:
+        oom_retry: bool | str = "auto", task_weights=None, task_gradients=None) -> History:
     """Train ``model`` for ``num_epochs`` epochs; evaluate on ``val_loader`` after each.
 
     Args:
@@ -145,10 +146,19 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             ``"auto"``: on CUDA and MPS; not on a CPU, where running out of memory is not a
             ``torch.OutOfMemoryError`` (the copy cost 3% of a MiniLM fine-tuning epoch
             there, benchmarks/RESULTS.md).
+        task_weights: multi-task batches only (``{task: (x, y)}``, see
+            :mod:`tlcourse.multitask`): how much each task's loss counts. ``None``: the sum;
+            a dict of fixed weights; or a module such as
+            :class:`tlcourse.multitask.UncertaintyWeighting`, trained with the model.
+        task_gradients: multi-task batches only: ``task_gradients(terms, scale)`` makes the
+            gradients from the weighted per-task terms instead of one backward pass of their
+            sum, e.g. :class:`tlcourse.multitask.PCGrad`. Not combined with ``penalty``.
 
     Returns:
         A :class:`History` with ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
         ``lr`` (the largest group's) and ``seconds`` per epoch, plus what callbacks add.
+        With several tasks, also ``train_acc/<task>`` and ``val_acc/<task>``; ``train_acc``
+        and ``val_acc`` are then the tasks' mean, the losses their (unweighted) sum.
 
     Raises:
         FloatingPointError: the loss became NaN or infinite (learning rate too high?).
@@ -160,11 +170,16 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
         raise ValueError(f"batchnorm must be 'train', 'eval_frozen' or 'eval', got {batchnorm!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if task_gradients is not None and penalty is not None:
+        raise ValueError("task_gradients and penalty do not combine: add the penalty to a "
+                         "task's loss instead")
     if seed is not None:
         seed_everything(seed)
     device = get_device(device if device is None else str(device))
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     params = [p for p in model.parameters() if p.requires_grad]
+    if isinstance(task_weights, nn.Module):  # learned weights train with the model
+        params += [p for p in task_weights.parameters() if p.requires_grad]
     if optimizer is None:
         if not params:
             raise ValueError("every parameter of the model is frozen: nothing to train. "
@@ -181,6 +196,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
     callbacks = [*callbacks, *([early_stopping] if early_stopping is not None else []),
                  *([LivePlot()] if live_plot else [])]
     named = {f"{i}_{type(cb).__name__}": cb for i, cb in enumerate(callbacks)}
+    named |= {k: v for k, v in (("task_weights", task_weights),
+                                ("task_gradients", task_gradients)) if hasattr(v, "state_dict")}
     generator = getattr(train_loader, "generator", None)
     history, start_epoch = History(), 0
     if resume and Path(checkpoint).exists():
@@ -199,16 +216,22 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             set_bn_eval(model, frozen_only=batchnorm == "eval_frozen")
         _call(callbacks, "on_epoch_start", epoch, model)
         # Sums stay on the device: one synchronisation per batch (the finiteness check).
-        total_loss, total_penalty, correct = (torch.zeros((), device=device) for _ in "abc")
+        total_loss, total_penalty = (torch.zeros((), device=device) for _ in "ab")
+        tally: dict = {}
         seen = scheduled = 0
         num_batches = len(loader)
         for step, batch in enumerate(loader):
             x, y = _to(batch, device, use_cl)
             with _autocast(device, dtype):
                 logits = forward(x)
-                loss = loss_fn(logits, y)
+                if isinstance(logits, Mapping):  # several tasks: one loss each
+                    losses = {t: loss_fn(logits[t], y[t]) for t in logits}
+                    terms = weigh(task_weights, losses)
+                    loss = sum(losses.values())
+                else:
+                    loss, terms = loss_fn(logits, y), None
                 extra = penalty(model, x, logits) if penalty is not None else 0.0
-            objective = loss + extra
+            objective = (loss if terms is None else sum(terms.values())) + extra
             if not torch.isfinite(objective):
                 raise FloatingPointError(
                     f"the training loss became {objective.item()} at epoch {epoch + 1}, "
@@ -216,7 +239,10 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
                     f"(lr={optimizer.param_groups[0]['lr']:g}) is the likely cause: try one "
                     "10x smaller.")
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(objective).backward()
+            if task_gradients is not None and terms is not None:
+                task_gradients(terms, scaler.scale)
+            else:
+                scaler.scale(objective).backward()
             scaler.step(optimizer)
             scaler.update()
             # The planned steps per epoch, even after the batches were made smaller.
@@ -224,13 +250,13 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             while scheduler is not None and scheduled < due:
                 scheduler.step()
                 scheduled += 1
-            total_loss += loss.detach().float() * len(y)
-            total_penalty += torch.as_tensor(extra).detach().float() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
+            n = _tally(tally, logits, y)
+            total_loss += loss.detach().float() * n
+            total_penalty += torch.as_tensor(extra).detach().float() * n
+            seen += n
             bar.update()
         row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen,
-               "train_acc": correct.item() / seen,
+               **_accuracies(tally, "train_acc"),
                "lr": max(g["lr"] for g in optimizer.param_groups)}
         if penalty is not None:
             row["penalty"] = total_penalty.item() / seen
@@ -264,7 +290,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             if val_loader is not None:
                 logits, targets, val_loader = _predict(model, val_loader, device, dtype, use_cl)
                 val = _scores(logits, targets, loss_fn)
-                row |= {"val_loss": val["loss"], "val_acc": val["acc"]}
+                row |= {f"val_{k}": v for k, v in val.items()}
             stop = any(_call(callbacks, "on_epoch_end", epoch, model, row)) or stop
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
@@ -288,10 +314,42 @@ def _predict_once(model, loader, device, dtype, use_cl):
         for batch in loader:
             x, y = _to(batch, device, use_cl)
             with _autocast(device, dtype):
-                outputs.append(_run(model, x).float().cpu())
-            targets.append(y.cpu())
+                out = _run(model, x)
+            if isinstance(out, Mapping):  # several tasks: keep each task's apart
+                outputs += [(t, o.float().cpu()) for t, o in out.items()]
+                targets += [(t, y[t].cpu()) for t in out]
+            else:
+                outputs.append(out.float().cpu())
+                targets.append(y.cpu())
     # Concatenated outside inference mode: the results are normal tensors.
+    if outputs and isinstance(outputs[0], tuple):
+        return _by_task(outputs), _by_task(targets)
     return torch.cat(outputs), torch.cat(targets)
+
+
+def _by_task(pairs) -> dict[str, torch.Tensor]:
+    tasks = dict.fromkeys(t for t, _ in pairs)
+    return {t: torch.cat([v for u, v in pairs if u == t]) for t in tasks}
+
+
+def _tally(tally: dict, logits, y) -> int:
+    """Add a batch's correct predictions per task (``""`` for one task) to ``tally``; return
+    the batch's number of examples (all tasks')."""
+    pairs = logits.items() if isinstance(logits, Mapping) else [("", logits)]
+    n = 0
+    for task, out in pairs:
+        target = y[task] if task else y
+        correct, count = tally.get(task, (0, 0))
+        tally[task] = (correct + (out.argmax(1) == target).sum(), count + len(target))
+        n += len(target)
+    return n
+
+
+def _accuracies(tally: dict, key: str) -> dict[str, float]:
+    accs = {task: int(correct) / count for task, (correct, count) in tally.items()}
+    if list(accs) == [""]:
+        return {key: accs[""]}
+    return {key: sum(accs.values()) / len(accs), **{f"{key}/{t}": a for t, a in accs.items()}}
 
 
 def _predict(model, loader, device, dtype, use_cl):
@@ -303,7 +361,12 @@ def _predict(model, loader, device, dtype, use_cl):
     return logits, targets, loader
 
 
-def _scores(logits: torch.Tensor, targets: torch.Tensor, loss_fn=None) -> dict[str, float]:
+def _scores(logits, targets, loss_fn=None) -> dict[str, float]:
+    if isinstance(logits, Mapping):  # several tasks: summed loss, mean and per-task accuracy
+        each = {t: _scores(logits[t], targets[t], loss_fn) for t in logits}
+        return {"loss": sum(s["loss"] for s in each.values()),
+                "acc": sum(s["acc"] for s in each.values()) / len(each),
+                **{f"acc/{t}": s["acc"] for t, s in each.items()}}
     loss = (loss_fn or nn.CrossEntropyLoss())(logits, targets).item()
     acc = (logits.argmax(1) == targets).float().mean().item()
     return {"loss": loss if math.isfinite(loss) else float("nan"), "acc": acc}
@@ -311,7 +374,8 @@ def _scores(logits: torch.Tensor, targets: torch.Tensor, loss_fn=None) -> dict[s
 
 def predict(model: nn.Module, loader, *, device: torch.device | str | None = None,
             amp: bool | str = "auto", channels_last: bool | str = "auto"):
-    """Logits and targets over ``loader``, as CPU float32 tensors ``(N, K)`` and ``(N,)``.
+    """Logits and targets over ``loader``, as CPU float32 tensors ``(N, K)`` and ``(N,)``
+    (over multi-task batches: dicts of them by task).
 
     They are ordinary tensors (not inference-mode ones), so they can feed a training step,
     e.g. a linear head fitted on extracted features. If CUDA runs out of memory the batch
@@ -326,6 +390,9 @@ def predict(model: nn.Module, loader, *, device: torch.device | str | None = Non
 def evaluate(model: nn.Module, loader, *, device: torch.device | str | None = None,
              loss_fn: nn.Module | None = None, amp: bool | str = "auto",
              channels_last: bool | str = "auto") -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` over ``loader``: ``{"loss": ..., "acc": ...}``."""
+    """Mean loss and accuracy of ``model`` over ``loader``: ``{"loss": ..., "acc": ...}``.
+
+    Over multi-task batches (e.g. a :class:`tlcourse.multitask.TaskLoader` in ``"each"``
+    mode) also ``"acc/<task>"``; ``"acc"`` is then the tasks' mean, ``"loss"`` their sum."""
     logits, targets = predict(model, loader, device=device, amp=amp, channels_last=channels_last)
     return _scores(logits, targets, loss_fn)
