@@ -193,3 +193,35 @@ def test_bad_multitask_input_says_what_was_wrong():
     with pytest.raises(ValueError, match="do not combine"):
         fit(model, mt.TaskLoader({"a": _loader(x, ya)}), num_epochs=1, progress=False,
             penalty=lambda m, x, out: 0.0, task_gradients=mt.PCGrad(model.encoder))
+
+
+def test_the_exercise_checks_accept_the_solutions_and_explain_the_usual_mistakes(capsys):
+    from tlcourse.exercises import ex07
+
+    def project(g1, g2):
+        dot = torch.dot(g1, g2)
+        if dot >= 0:
+            return g1, g2
+        return g1 - dot / torch.dot(g2, g2) * g2, g2 - dot / torch.dot(g1, g1) * g1
+
+    def always_project(g1, g2):                       # forgets the "only if in conflict"
+        dot = torch.dot(g1, g2)
+        return g1 - dot / torch.dot(g2, g2) * g2, g2 - dot / torch.dot(g1, g1) * g1
+
+    assert ex07.check_project(project, strict=True)
+    assert not ex07.check_project(always_project)
+    assert "return both unchanged" in capsys.readouterr().out
+    assert not ex07.check_project(lambda g1, g2: g1)
+    assert "a pair of tensors" in capsys.readouterr().out
+
+    assert ex07.check_uw_objective(lambda L, s: (torch.exp(-s) * L + s / 2).sum(), strict=True)
+    assert not ex07.check_uw_objective(lambda L, s: (torch.exp(-s) * L + s).sum())
+    assert "s / 2" in capsys.readouterr().out
+    with pytest.raises(AssertionError):
+        ex07.check_uw_objective(lambda L, s: (L / s.exp()).sum(), strict=True)
+
+    assert ex07.check_uw_weight(1.0, loss=0.5, strict=True)
+    assert not ex07.check_uw_weight(2.0, loss=0.5)
+    assert not ex07.check_uw_weight(None, loss=0.5)
+    assert "the answer is None" in capsys.readouterr().out
+    assert not ex07.check_uw_weight("half", loss=0.5)

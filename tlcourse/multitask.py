@@ -211,12 +211,17 @@ class PCGrad:
 
     def __call__(self, terms: Mapping[str, torch.Tensor], scale=None) -> None:
         shared = _shared(self.shared)
-        grads = pcgrad_project(task_gradients(terms, shared, scale), self.generator)
-        total = sum(scale(t) if scale is not None else t for t in terms.values())
-        # The sum of the terms gives every other parameter its gradient; the shared ones
-        # are then overwritten with the projected sum.
-        total.backward()
-        _write_grads(shared, torch.stack(grads).sum(0))
+        grads = []
+        for i, term in enumerate(terms.values()):
+            # Every parameter accumulates this task's gradient; the shared ones are read
+            # off and cleared, so each task's is kept apart.
+            term = scale(term) if scale is not None else term
+            term.backward(retain_graph=i < len(terms) - 1)
+            grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
+                                    .reshape(-1) for p in shared]))
+            for p in shared:
+                p.grad = None
+        _write_grads(shared, torch.stack(pcgrad_project(grads, self.generator)).sum(0))
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
