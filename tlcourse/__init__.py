@@ -13,6 +13,7 @@ from tlcourse import (
     callbacks,
     checkpoint,
     claims,
+    continual,
     data,
     exercises,
     features,
@@ -30,8 +31,7 @@ from tlcourse import (
 from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
-__all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "data",
-           "exercises", "features", "get_device", "get_profile", "io", "models", "multitask",
-           "plot",
-           "profiles", "regularize", "schedules", "seed_everything", "setup", "ssl", "train",
-           "widgets"]
+__all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
+           "data", "exercises", "features", "get_device", "get_profile", "io", "models",
+           "multitask", "plot", "profiles", "regularize", "schedules", "seed_everything", "setup",
+           "ssl", "train", "widgets"]
