@@ -136,3 +136,115 @@ def test_ewc_in_fit_holds_the_important_weights_near_their_old_values():
     held, history = moved(1000.0)
     assert held < 0.2 * free, (held, free)
     assert history.last("penalty") > 0
+
+
+def test_task_incremental_answers_only_among_the_tasks_classes():
+    tasks = cl.split_classes(6, 2)
+    net = nn.Linear(4, 6)
+    model = cl.TaskIncremental(net, tasks)
+    x = torch.randn(5, 4)
+    task = torch.tensor([0, 1, 2, 1, 0])
+    logits = model(x=x, task=task)
+    raw = net(x)
+    for i, t in enumerate(task.tolist()):
+        allowed = tasks[t]
+        torch.testing.assert_close(logits[i, allowed], raw[i, allowed])
+        assert torch.isinf(logits[i]).sum() == 4 and logits[i].argmax() in allowed
+    data = cl.TaskDataset(x, [0, 3, 5, 2, 1], tasks)
+    assert data.task.tolist() == [0, 1, 2, 1, 0]
+    item = data[1]
+    assert set(item) == {"x", "task", "labels"} and int(item["labels"]) == 3
+
+
+def test_the_fisher_of_some_output_columns_is_the_fisher_of_that_sub_classifier():
+    model = _tiny()
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(6, 4, generator=g), torch.randint(0, 2, (6,), generator=g)
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)
+
+    class FirstTwo(nn.Module):                       # the same network, two outputs only
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)[:, [1, 2]]
+
+    direct = cl.fisher_diagonal(FirstTwo(model), loader)
+    columns = cl.fisher_diagonal(model, loader, classes=[1, 2])
+    for k, v in columns.items():
+        torch.testing.assert_close(v, direct[f"net.{k}"])
+
+
+def test_ewc_watches_the_network_it_consolidated_inside_a_wrapper():
+    tasks = cl.split_classes(4, 2)
+    net = nn.Linear(3, 4)
+    ewc = cl.EWC(2.0)
+    ewc.consolidate(net, {k: torch.ones_like(p) for k, p in net.named_parameters()})
+    wrapper = cl.TaskIncremental(net, tasks)
+    with torch.no_grad():
+        net.bias.add_(1.0)
+    assert float(ewc(wrapper).detach()) == pytest.approx(2.0 / 2 * 4)   # 4 biases moved by 1
+    with pytest.raises(ValueError, match="same module"):
+        ewc.consolidate(wrapper, {})
+
+
+def test_lwf_on_the_networks_own_logits_distils_the_old_classes_only():
+    from tlcourse.regularize import LwF
+
+    teacher = _tiny(0)
+    student = _tiny(1)
+    x = torch.randn(8, 4)
+    lwf = LwF(teacher, None, weight=1.0, temperature=2.0, classes=[0, 1])
+    value = lwf(student, x, student(x))
+    t, s = teacher(x)[:, :2] / 2, student(x)[:, :2] / 2
+    expected = 4 * torch.nn.functional.kl_div(torch.log_softmax(s, 1), torch.log_softmax(t, 1),
+                                              log_target=True, reduction="batchmean")
+    torch.testing.assert_close(value, expected)
+    assert float(lwf(teacher, x, teacher(x)).detach()) == pytest.approx(0.0, abs=1e-7)
+
+    class Keywords(nn.Module):                        # a network called as model(x=...)
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x)
+
+    keyword_lwf = LwF(Keywords(teacher), None, weight=1.0, temperature=2.0, classes=[0, 1])
+    torch.testing.assert_close(keyword_lwf(Keywords(student), {"x": x}), expected)
+
+
+def test_the_exercise_checks_accept_the_solutions_and_explain_the_usual_mistakes(capsys):
+    from tlcourse.exercises import ex10
+
+    def ewc_penalty(model, anchor, fisher, lam):
+        params = dict(model.named_parameters())
+        return lam / 2 * sum((fisher[k] * (params[k] - anchor[k]) ** 2).sum() for k in fisher)
+
+    assert ex10.check_ewc_penalty(ewc_penalty, strict=True)
+    assert not ex10.check_ewc_penalty(lambda m, a, f, lam: 2 * ewc_penalty(m, a, f, lam))
+    assert "1/2" in capsys.readouterr().out
+    assert not ex10.check_ewc_penalty(lambda m, a, f, lam: ewc_penalty(m, a, f, lam).detach())
+    assert "no gradient" in capsys.readouterr().out
+
+    def bwt(r):
+        r = np.asarray(r)
+        return float(np.mean([r[-1, j] - r[j, j] for j in range(len(r) - 1)]))
+
+    assert ex10.check_backward_transfer(bwt, strict=True)
+    assert not ex10.check_backward_transfer(
+        lambda r: float(np.mean([r[-1, j] - r[j, j] for j in range(len(r))])))
+    assert "Leave out the last task" in capsys.readouterr().out
+
+    def pick(labels, per_class, seed):
+        rng, labels = np.random.default_rng(seed), np.asarray(labels)
+        return np.concatenate([rng.choice(np.flatnonzero(labels == c),
+                                          min(per_class, (labels == c).sum()), replace=False)
+                               for c in np.unique(labels)])
+
+    assert ex10.check_pick(pick, strict=True)
+    assert not ex10.check_pick(lambda labels, k, seed: np.arange(9))
+    assert "per class you picked" in capsys.readouterr().out
+    assert not ex10.check_pick(lambda labels, k, seed: np.array([0, 0, 1]))
+    assert "twice" in capsys.readouterr().out

@@ -26,8 +26,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from torch.nn import functional as F
 
-__all__ = ["EWC", "SCENARIOS", "ReplayBuffer", "continual_metrics", "fisher_diagonal",
-           "split_classes", "task_targets"]
+__all__ = ["EWC", "SCENARIOS", "ReplayBuffer", "TaskDataset", "TaskIncremental",
+           "continual_metrics", "fisher_diagonal", "split_classes", "task_targets"]
 
 SCENARIOS = ("task", "domain", "class")
 
@@ -56,6 +56,42 @@ def task_targets(targets, tasks: Sequence[Sequence[int]], scenario: str) -> torc
     return torch.tensor([position[int(t)] for t in targets.tolist()])
 
 
+class TaskIncremental(nn.Module):
+    """Task-incremental answers: ``net``'s logits over all classes, with every class outside
+    the given task masked out, so the answer is one of that task's classes (the task
+    identity is an input: ``model(x=images, task=task_ids)``; the batches of a
+    :class:`TaskDataset` pass it). Equivalent to one head per task on a shared body."""
+
+    def __init__(self, net: nn.Module, tasks: Sequence[Sequence[int]]) -> None:
+        super().__init__()
+        self.net = net
+        num_classes = 1 + max(c for task in tasks for c in task)
+        mask = torch.zeros(len(tasks), num_classes, dtype=torch.bool)
+        for t, task in enumerate(tasks):
+            mask[t, list(task)] = True
+        self.register_buffer("allowed", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
+        logits = self.net(x)
+        return logits.masked_fill(~self.allowed[task], float("-inf"))
+
+
+class TaskDataset(torch.utils.data.Dataset):
+    """``(x, y)`` with each example's task: items ``{"x", "task", "labels"}`` for
+    :class:`TaskIncremental` (``fit`` passes the dict's inputs as keywords)."""
+
+    def __init__(self, x: torch.Tensor, y, tasks: Sequence[Sequence[int]]) -> None:
+        self.x, self.y = x, torch.as_tensor(np.asarray(y))
+        task_of = {c: t for t, task in enumerate(tasks) for c in task}
+        self.task = torch.tensor([task_of[int(c)] for c in self.y.tolist()])
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"x": self.x[i], "task": self.task[i], "labels": self.y[i]}
+
+
 def continual_metrics(matrix, baseline=None) -> dict[str, float]:
     """Metrics of an accuracy matrix ``R`` (``R[i, j]``: accuracy on task ``j`` after training
     on tasks ``0..i``; Lopez-Paz & Ranzato, *Gradient Episodic Memory*, NeurIPS 2017, Sec. 2):
@@ -80,6 +116,7 @@ def continual_metrics(matrix, baseline=None) -> dict[str, float]:
 
 
 def fisher_diagonal(model: nn.Module, loader, *, device=None, labels: str = "model",
+                    classes: Sequence[int] | None = None,
                     max_examples: int | None = None) -> dict[str, torch.Tensor]:
     """The diagonal of the Fisher information of ``model``'s parameters over ``loader``:
     ``F_i = mean_x E_y [(d log p(y | x) / d theta_i)^2]``, one gradient per example
@@ -89,6 +126,8 @@ def fisher_diagonal(model: nn.Module, loader, *, device=None, labels: str = "mod
         labels: ``"model"``: ``y`` ranges over the classes, weighted by the model's own
             probabilities (the true Fisher, as EWC defines it); ``"true"``: ``y`` is the
             dataset's label (the "empirical" Fisher).
+        classes: the output columns the task answers among (e.g. a task-incremental
+            task's two digits; labels are then positions in this list); all by default.
         max_examples: stop after this many examples.
     """
     if labels not in ("model", "true"):
@@ -99,8 +138,13 @@ def fisher_diagonal(model: nn.Module, loader, *, device=None, labels: str = "mod
     params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
 
+    columns = None if classes is None else torch.as_tensor(list(classes), device=device)
+
+    def outputs(logits):
+        return logits if columns is None else logits.index_select(1, columns)
+
     def log_prob(p, x, y):
-        logits = functional_call(model, (p, buffers), (x.unsqueeze(0),))
+        logits = outputs(functional_call(model, (p, buffers), (x.unsqueeze(0),)))
         return F.log_softmax(logits, dim=1)[0].gather(0, y.view(1)).squeeze(0)
 
     per_example = vmap(grad(log_prob), in_dims=(None, 0, 0))
@@ -114,7 +158,7 @@ def fisher_diagonal(model: nn.Module, loader, *, device=None, labels: str = "mod
             weighted = [(y, torch.ones(len(y), device=device))]
         else:
             with torch.no_grad():
-                probs = F.softmax(model(x), dim=1)
+                probs = F.softmax(outputs(model(x)), dim=1)
             weighted = [(torch.full_like(y, k), probs[:, k]) for k in range(probs.shape[1])]
         for classes, weight in weighted:
             grads = per_example(params, x, classes)
@@ -142,10 +186,18 @@ class EWC:
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam!r}")
         self.lam = lam
+        self.module: nn.Module | None = None
         self.tasks: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
 
     def consolidate(self, model: nn.Module, fisher: dict[str, torch.Tensor]) -> None:
-        """Remember ``model``'s current weights and their Fisher information (after a task)."""
+        """Remember ``model``'s current weights and their Fisher information (after a task).
+
+        ``model`` is the network the Fisher was computed on; the penalty then watches that
+        same module, also when ``fit`` trains a wrapper around it (:class:`TaskIncremental`).
+        """
+        if self.module is not None and model is not self.module:
+            raise ValueError("EWC watches one network: consolidate the same module each time")
+        self.module = model
         params = dict(model.named_parameters())
         unknown = sorted(set(fisher) - set(params))
         if unknown:
@@ -154,9 +206,10 @@ class EWC:
         self.tasks.append(({k: params[k].detach().clone() for k in fisher},
                            {k: v.detach().clone() for k, v in fisher.items()}))
 
-    def __call__(self, model: nn.Module, x=None, logits=None) -> torch.Tensor:
-        params = dict(model.named_parameters())
-        total = torch.zeros((), device=next(model.parameters()).device)
+    def __call__(self, model: nn.Module | None = None, x=None, logits=None) -> torch.Tensor:
+        module = self.module if self.module is not None else model
+        params = dict(module.named_parameters())
+        total = torch.zeros((), device=next(module.parameters()).device)
         for anchor, fisher in self.tasks:
             for k, f in fisher.items():
                 total = total + (f.to(total.device) * (params[k] - anchor[k].to(total.device))

@@ -159,21 +159,33 @@ class LwF:
     Args:
         teacher: the original network with its source-task head (a copy is kept, frozen).
         old_head: the source-task head, applied to the fine-tuned network's features
-            (kept fixed here; the paper also fine-tunes it).
+            (kept fixed here; the paper also fine-tunes it). ``None``: the network keeps one
+            head for old and new classes (continual learning, :mod:`tlcourse.continual`), and
+            its own logits are distilled.
+        classes: with ``old_head=None``, the logits distilled: the old tasks' classes (all by
+            default). Inputs may be a dict (passed to both networks as keywords).
     """
 
-    def __init__(self, teacher: nn.Module, old_head: nn.Module, weight: float = 1.0,
-                 temperature: float = 2.0) -> None:
+    def __init__(self, teacher: nn.Module, old_head: nn.Module | None, weight: float = 1.0,
+                 temperature: float = 2.0, classes=None) -> None:
         self.teacher = copy.deepcopy(teacher).eval().requires_grad_(False)
-        self.old_head = copy.deepcopy(old_head).requires_grad_(False)
+        self.old_head = (copy.deepcopy(old_head).requires_grad_(False)
+                         if old_head is not None else None)
+        self.classes = None if classes is None else list(classes)
         self.weight, self.temperature = weight, temperature
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, logits=None) -> torch.Tensor:
-        device = x.device
+    def __call__(self, model: nn.Module, x, logits=None) -> torch.Tensor:
+        keywords = isinstance(x, dict)
+        device = next(iter(x.values())).device if keywords else x.device
         self.teacher.to(device)
-        self.old_head.to(device)
         with torch.no_grad():
-            target = self.teacher(x)
-        student = old_task_logits(model, self.old_head, x)
+            target = self.teacher(**x) if keywords else self.teacher(x)
+        if self.old_head is None:
+            student = logits if logits is not None else (model(**x) if keywords else model(x))
+            if self.classes is not None:
+                target, student = target[:, self.classes], student[:, self.classes]
+        else:
+            self.old_head.to(device)
+            student = old_task_logits(model, self.old_head, x)
         t = self.temperature
         return self.weight * t * t * _kl(target, student, t)
