@@ -26,6 +26,7 @@ from tlcourse import (
     schedules,
     ssl,
     train,
+    transferability,
     widgets,
 )
 from tlcourse.env import get_device, seed_everything, setup
@@ -34,4 +35,4 @@ from tlcourse.profiles import get_profile
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
            "data", "exercises", "features", "get_device", "get_profile", "io", "models",
            "multitask", "plot", "profiles", "regularize", "schedules", "seed_everything", "setup",
-           "ssl", "train", "widgets"]
+           "ssl", "train", "transferability", "widgets"]
