@@ -58,7 +58,7 @@ def _to(batch, device: torch.device, channels_last: bool):
     of tensors with the targets under ``"labels"`` (tokenized text: the inputs stay a dict,
     e.g. ``input_ids`` and ``attention_mask``, and are passed to the model as keywords), or
     from a multi-task batch ``{task: (x, y)}`` (inputs and targets then dicts by task)."""
-    if isinstance(batch, Mapping) and is_task_batch(batch):  # multi-task: {task: (x, y)}
+    if is_task_batch(batch):  # multi-task: {task: (x, y)}
         return ({t: _move(x, device, channels_last) for t, (x, _) in batch.items()},
                 {t: _move(y, device, False) for t, (_, y) in batch.items()})
     if isinstance(batch, Mapping):

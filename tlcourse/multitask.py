@@ -152,17 +152,18 @@ def weigh(task_weights, losses: Mapping[str, torch.Tensor]) -> dict[str, torch.T
     return dict(task_weights(losses))
 
 
-def task_gradients(terms: Mapping[str, torch.Tensor], params: list[nn.Parameter],
-                   scale=None) -> list[torch.Tensor]:
+def _flat(grads, params: list[nn.Parameter]) -> torch.Tensor:
+    # One vector from per-parameter gradients, zeros where a gradient is None.
+    return torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                      for g, p in zip(grads, params, strict=True)])
+
+
+def task_gradients(terms: Mapping[str, torch.Tensor], params: list[nn.Parameter]
+                   ) -> list[torch.Tensor]:
     """One flat gradient vector over ``params`` per term (zeros where a term does not reach a
     parameter); the graph is kept for a later backward pass."""
-    grads = []
-    for term in terms.values():
-        term = scale(term) if scale is not None else term
-        parts = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
-        grads.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
-                                for g, p in zip(parts, params, strict=True)]))
-    return grads
+    return [_flat(torch.autograd.grad(term, params, retain_graph=True, allow_unused=True), params)
+            for term in terms.values()]
 
 
 def pcgrad_project(grads: list[torch.Tensor], generator: torch.Generator | None = None
@@ -217,8 +218,7 @@ class PCGrad:
             # off and cleared, so each task's is kept apart.
             term = scale(term) if scale is not None else term
             term.backward(retain_graph=i < len(terms) - 1)
-            grads.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p))
-                                    .reshape(-1) for p in shared]))
+            grads.append(_flat([p.grad for p in shared], shared))
             for p in shared:
                 p.grad = None
         _write_grads(shared, torch.stack(pcgrad_project(grads, self.generator)).sum(0))

@@ -310,26 +310,33 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
 
 def _predict_once(model, loader, device, dtype, use_cl):
     outputs, targets = [], []
+    by_task: dict[str, tuple[list, list]] = {}  # several tasks: each task's kept apart
     with torch.inference_mode():
         for batch in loader:
             x, y = _to(batch, device, use_cl)
             with _autocast(device, dtype):
                 out = _run(model, x)
-            if isinstance(out, Mapping):  # several tasks: keep each task's apart
-                outputs += [(t, o.float().cpu()) for t, o in out.items()]
-                targets += [(t, y[t].cpu()) for t in out]
+            if isinstance(out, Mapping):
+                for task, o in out.items():
+                    outs, ys = by_task.setdefault(task, ([], []))
+                    outs.append(o.float().cpu())
+                    ys.append(y[task].cpu())
             else:
                 outputs.append(out.float().cpu())
                 targets.append(y.cpu())
     # Concatenated outside inference mode: the results are normal tensors.
-    if outputs and isinstance(outputs[0], tuple):
-        return _by_task(outputs), _by_task(targets)
+    if by_task:
+        return ({t: torch.cat(o) for t, (o, _) in by_task.items()},
+                {t: torch.cat(y) for t, (_, y) in by_task.items()})
     return torch.cat(outputs), torch.cat(targets)
 
 
-def _by_task(pairs) -> dict[str, torch.Tensor]:
-    tasks = dict.fromkeys(t for t, _ in pairs)
-    return {t: torch.cat([v for u, v in pairs if u == t]) for t in tasks}
+def _with_tasks(key: str, per_task: dict[str, float]) -> dict[str, float]:
+    """``{key: mean over the tasks, key/task: each}``; one task under ``""``: ``{key: it}``."""
+    if list(per_task) == [""]:
+        return {key: per_task[""]}
+    return {key: sum(per_task.values()) / len(per_task),
+            **{f"{key}/{t}": v for t, v in per_task.items()}}
 
 
 def _tally(tally: dict, logits, y) -> int:
@@ -346,10 +353,8 @@ def _tally(tally: dict, logits, y) -> int:
 
 
 def _accuracies(tally: dict, key: str) -> dict[str, float]:
-    accs = {task: int(correct) / count for task, (correct, count) in tally.items()}
-    if list(accs) == [""]:
-        return {key: accs[""]}
-    return {key: sum(accs.values()) / len(accs), **{f"{key}/{t}": a for t, a in accs.items()}}
+    return _with_tasks(key, {task: int(correct) / count
+                             for task, (correct, count) in tally.items()})
 
 
 def _predict(model, loader, device, dtype, use_cl):
@@ -365,8 +370,7 @@ def _scores(logits, targets, loss_fn=None) -> dict[str, float]:
     if isinstance(logits, Mapping):  # several tasks: summed loss, mean and per-task accuracy
         each = {t: _scores(logits[t], targets[t], loss_fn) for t in logits}
         return {"loss": sum(s["loss"] for s in each.values()),
-                "acc": sum(s["acc"] for s in each.values()) / len(each),
-                **{f"acc/{t}": s["acc"] for t, s in each.items()}}
+                **_with_tasks("acc", {t: s["acc"] for t, s in each.items()})}
     loss = (loss_fn or nn.CrossEntropyLoss())(logits, targets).item()
     acc = (logits.argmax(1) == targets).float().mean().item()
     return {"loss": loss if math.isfinite(loss) else float("nan"), "acc": acc}
