@@ -27,6 +27,23 @@ def test_logme_is_the_maximised_evidence_averaged_over_classes():
     assert tr.logme(f, y) == pytest.approx(np.mean(best), abs=1e-5)
 
 
+def test_logme_counts_the_zero_eigenvalues_of_wide_low_rank_features():
+    # 40 examples of 90-d features of rank 8 (as when a few hundred images meet 1,280-d
+    # features): F^T F has 82 zero eigenvalues, which still count in log det A. (Full-rank
+    # features with d >= n fit any target exactly, and the evidence then peaks at infinite
+    # noise precision: no finite optimum to compare with.)
+    f, y = _data(n=40, d=8, seed=3)
+    f = f @ np.random.default_rng(4).normal(size=(8, 90))
+    best = []
+    for k in range(3):
+        t = (y == k).astype(float)
+        result = minimize(lambda p, t=t: -tr.logme_evidence(f, t, np.exp(p[0]), np.exp(p[1])),
+                          x0=[0.0, 0.0], method="Nelder-Mead",
+                          options={"xatol": 1e-9, "fatol": 1e-13, "maxiter": 6000})
+        best.append(-result.fun)
+    assert tr.logme(f, y, tol=1e-8) == pytest.approx(np.mean(best), abs=1e-5)
+
+
 def test_logme_and_h_score_prefer_features_that_separate_the_classes():
     good, y = _data(signal=3.0)
     noise = np.random.default_rng(1).normal(size=good.shape)

