@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import numpy as np
+import pytest
 
 import tlcourse as tlc
 
@@ -32,3 +33,18 @@ def test_results_tables_show_counts_as_integers_blank_gaps_and_no_negative_zero(
     assert "nan" not in text.lower() and "None" not in text
     assert "-0.000" not in text and "0.000" in text and "0.553" in text
     assert frame.loc["probe", "ImageNet KL"] == -0.00001          # the data is unchanged
+
+
+def test_heatmap_prints_every_cell_and_outlines_the_diagonal_only_when_asked():
+    matrix = np.array([[0.9, 0.5, 0.25], [0.4, 0.8, 0.1]])
+    fig = tlc.plot.heatmap(matrix, ["lite0", "digit net"], ["clip art", "UCI", "MNIST"])
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), matrix)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.1%}" for v in matrix.ravel())
+    assert not ax.patches
+    square = tlc.plot.transfer_matrix(matrix[:, :2], ["a", "b"])
+    assert len(square.axes[0].patches) == 2                      # the in-domain cells
+    with pytest.raises(ValueError, match="a 2x2 matrix is needed for 2 row and 2 column"):
+        tlc.plot.heatmap(matrix, ["a", "b"], ["x", "y"])
+    with pytest.raises(ValueError, match="a 2x2 matrix is needed for 2 names"):
+        tlc.plot.transfer_matrix(matrix, ["a", "b"])

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["accuracy_by_layer", "accuracy_vs_labels", "confusion_matrix", "embedding_maps",
-           "image_grid", "image_rows", "learning_curves", "method_scores", "predictions",
-           "table", "transfer_matrix"]
+           "heatmap", "image_grid", "image_rows", "learning_curves", "method_scores",
+           "predictions", "table", "transfer_matrix"]
 
 
 def predictions(images: Mapping[str, np.ndarray],
@@ -251,30 +251,44 @@ def confusion_matrix(targets, predictions, classes: Sequence[str], title: str | 
     return fig
 
 
-def transfer_matrix(matrix, names: Sequence[str], title: str | None = None,
-                    xlabel: str = "tested on", ylabel: str = "trained on"):
-    """A heat map of accuracies: row i trained on ``names[i]``, column j tested on
-    ``names[j]``; the diagonal (in-domain) outlined."""
+def heatmap(matrix, row_labels: Sequence[str], col_labels: Sequence[str],
+            title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+            label: str = "test accuracy", diagonal: bool = False):
+    """A heat map of accuracies (rows x columns), each cell printed as a percentage;
+    ``diagonal=True`` outlines the diagonal (in-domain cells of a transfer matrix)."""
     matrix = np.asarray(matrix, dtype=float)
-    k = len(names)
-    if matrix.shape != (k, k):
-        raise ValueError(f"a {k}x{k} matrix is needed for {k} names, got {matrix.shape}")
-    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * k, 1.2 + 0.75 * k))
+    rows, cols = len(row_labels), len(col_labels)
+    if matrix.shape != (rows, cols):
+        raise ValueError(f"a {rows}x{cols} matrix is needed for {rows} row and {cols} column "
+                         f"labels, got {matrix.shape}")
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * cols + 0.05 * max(map(len, row_labels)),
+                                    1.2 + 0.75 * rows))
     image = ax.imshow(matrix, cmap="viridis", vmin=max(0.0, matrix.min() - 0.05),
-                      vmax=min(1.0, matrix.max() + 0.02))
-    for i in range(k):
-        for j in range(k):
+                      vmax=min(1.0, matrix.max() + 0.02), aspect="auto")
+    for i in range(rows):
+        for j in range(cols):
             ax.text(j, i, f"{matrix[i, j]:.1%}", ha="center", va="center", fontsize=8,
                     color="black" if matrix[i, j] > matrix.mean() else "white")
-        ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="white"))
-    ax.set_xticks(range(k), names, rotation=20, fontsize=9)
-    ax.set_yticks(range(k), names, fontsize=9)
+        if diagonal and i < cols:
+            ax.add_patch(plt.Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, lw=2, color="white"))
+    ax.set_xticks(range(cols), col_labels, rotation=20, fontsize=9)
+    ax.set_yticks(range(rows), row_labels, fontsize=9)
     ax.set(xlabel=xlabel, ylabel=ylabel)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="test accuracy")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def transfer_matrix(matrix, names: Sequence[str], title: str | None = None,
+                    xlabel: str = "tested on", ylabel: str = "trained on"):
+    """A heat map of accuracies: row i trained on ``names[i]``, column j tested on
+    ``names[j]``; the diagonal (in-domain) outlined."""
+    k = len(names)
+    if np.shape(matrix) != (k, k):
+        raise ValueError(f"a {k}x{k} matrix is needed for {k} names, got {np.shape(matrix)}")
+    return heatmap(matrix, names, names, title, xlabel, ylabel, diagonal=True)
 
 
 def table(frame, digits: int = 3):
