@@ -4,7 +4,7 @@ a function that raises with its error, instead of crashing or blaming a conversi
 import numpy as np
 import pytest
 
-from tlcourse.exercises import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex10
+from tlcourse.exercises import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex10
 from tlcourse.exercises.feedback import UNFINISHED, call
 
 TEXTS, LABELS = ["good", "bad"] * 3, np.array([1, 0] * 3)
@@ -25,6 +25,8 @@ CHECKS = {  # check -> the arguments after the learner's function
     "ex06.check_tfidf_baseline": (ex06.check_tfidf_baseline, (TEXTS, LABELS, TEXTS, LABELS, 1.0)),
     "ex07.check_project": (ex07.check_project, ()),
     "ex07.check_uw_objective": (ex07.check_uw_objective, ()),
+    "ex08.check_h_score": (ex08.check_h_score, ()),
+    "ex08.check_kendall_tau": (ex08.check_kendall_tau, ()),
     "ex10.check_ewc_penalty": (ex10.check_ewc_penalty, ()),
     "ex10.check_backward_transfer": (ex10.check_backward_transfer, ()),
     "ex10.check_pick": (ex10.check_pick, ()),

@@ -43,6 +43,10 @@ def test_capstone_on_a_learners_folder(run_nb, tmp_path):
     assert m["test_acc"] > 0.6 and m["majority_test_acc"] < 0.45
     assert m["val_acc_random_weights"] < 0.6 < m["val_acc_feature_extraction"]
     assert m["chosen"] in ("feature extraction", "fine-tuning")
+    # LogME shortlisted two of the profile's three backbones; validation chose among them.
+    shortlist = m["shortlist"].split(", ")
+    assert len(shortlist) == 2 and m["backbone"] in shortlist
+    assert set(shortlist) <= {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"}
     # The chosen model is the one with the better validation accuracy (ties: the cheaper).
     better_ft = m["val_acc_finetuning"] > m["val_acc_feature_extraction"]
     assert m["chosen"] == ("fine-tuning" if better_ft else "feature extraction")

