@@ -17,6 +17,7 @@ from tlcourse import (
     data,
     exercises,
     features,
+    fewshot,
     io,
     models,
     multitask,
@@ -33,6 +34,6 @@ from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
-           "data", "exercises", "features", "get_device", "get_profile", "io", "models",
+           "data", "exercises", "features", "fewshot", "get_device", "get_profile", "io", "models",
            "multitask", "plot", "profiles", "regularize", "schedules", "seed_everything", "setup",
            "ssl", "train", "transferability", "widgets"]

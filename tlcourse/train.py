@@ -311,7 +311,10 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
 def _predict_once(model, loader, device, dtype, use_cl):
     outputs, targets = [], []
     by_task: dict[str, tuple[list, list]] = {}  # several tasks: each task's kept apart
-    with torch.inference_mode():
+    # A model that takes gradient steps to predict (MAML's inner loop) sets
+    # needs_grad_to_predict: it runs under no_grad, which it can lift, not inference mode.
+    needs_grad = getattr(model, "needs_grad_to_predict", False)
+    with torch.no_grad() if needs_grad else torch.inference_mode():
         for batch in loader:
             x, y = _to(batch, device, use_cl)
             with _autocast(device, dtype):
