@@ -9,6 +9,8 @@ def test_doctor_checks_the_offline_assets_and_weights(capsys):
     assert main(["doctor", "--profile", "offline"]) == 0
     out = capsys.readouterr().out
     assert "[ ok ] embedded datasets" in out and "cat photo -> " in out
+    assert all(f"{v} Egyptian cat" in out or f"{v} tabby" in out or f"{v} tiger cat" in out
+               for v in ("lite0", "lite1", "lite2"))
     assert "[FAIL]" not in out
 
 

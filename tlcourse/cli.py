@@ -42,18 +42,28 @@ def _check(label: str, fn) -> bool:
     return True
 
 
-def _offline_backbone_sees_cat() -> str:
+#: The resolution each offline backbone was trained at: where it is checked on the cat photo.
+_CHECK_RESOLUTION = {"efficientnet_lite0": 224, "efficientnet_lite1": 240,
+                     "efficientnet_lite2": 260}
+
+
+def _offline_backbones_see_cat() -> str:
     import torch
 
     from tlcourse.data import image_transform, load_photos
     from tlcourse.models import load_backbone, top_k
+    from tlcourse.profiles import get_profile
 
-    model = load_backbone("efficientnet_lite0")
-    x = image_transform("efficientnet_lite0", 224)(load_photos(["chelsea"])["chelsea"])
-    name, prob = top_k(model, x[None], k=1)[0][0]
-    if name not in ("tabby", "tiger cat", "Egyptian cat"):
-        raise RuntimeError(f"the cat photo was called {name!r}: the weights look wrong")
-    return f"cat photo -> {name} ({prob:.0%}), torch threads {torch.get_num_threads()}"
+    seen = []
+    for name in get_profile("offline").backbones:
+        model = load_backbone(name)
+        x = image_transform(name, _CHECK_RESOLUTION.get(name, 224))(
+            load_photos(["chelsea"])["chelsea"])
+        label, prob = top_k(model, x[None], k=1)[0][0]
+        if label not in ("tabby", "tiger cat", "Egyptian cat"):
+            raise RuntimeError(f"{name} called the cat photo {label!r}: its weights look wrong")
+        seen.append(f"{name.removeprefix('efficientnet_')} {label} ({prob:.0%})")
+    return f"cat photo -> {', '.join(seen)}; torch threads {torch.get_num_threads()}"
 
 
 def _cmd_doctor(args) -> int:
@@ -67,8 +77,8 @@ def _cmd_doctor(args) -> int:
         _check("embedded datasets (checksums)", lambda: ", ".join(
             f"{n}: {len(DATASETS[n].build('all', None, False))}"
             for n in ("clipart", "clipart_unlabelled", "mnist5k", "uci_digits"))),
-        _check("offline backbone EfficientNet-Lite0 (ImageNet weights)",
-               _offline_backbone_sees_cat),
+        _check("offline backbones EfficientNet-Lite0/1/2 (ImageNet weights)",
+               _offline_backbones_see_cat),
         _check("notebook tools", lambda: __import__("papermill").__version__),
     ])
     net = network_available("https://download.pytorch.org")
