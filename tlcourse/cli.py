@@ -42,27 +42,23 @@ def _check(label: str, fn) -> bool:
     return True
 
 
-#: The resolution each offline backbone was trained at: where it is checked on the cat photo.
-_CHECK_RESOLUTION = {"efficientnet_lite0": 224, "efficientnet_lite1": 240,
-                     "efficientnet_lite2": 260}
-
-
 def _offline_backbones_see_cat() -> str:
     import torch
 
+    from tlcourse.backbones.efficientnet_lite import LITE_VARIANTS
     from tlcourse.data import image_transform, load_photos
     from tlcourse.models import load_backbone, top_k
     from tlcourse.profiles import get_profile
 
-    seen = []
+    photo, seen = load_photos(["chelsea"])["chelsea"], []
     for name in get_profile("offline").backbones:
         model = load_backbone(name)
-        x = image_transform(name, _CHECK_RESOLUTION.get(name, 224))(
-            load_photos(["chelsea"])["chelsea"])
-        label, prob = top_k(model, x[None], k=1)[0][0]
+        variant = name.removeprefix("efficientnet_")
+        resolution = LITE_VARIANTS[variant][2] if variant in LITE_VARIANTS else 224  # trained at
+        label, prob = top_k(model, image_transform(name, resolution)(photo)[None], k=1)[0][0]
         if label not in ("tabby", "tiger cat", "Egyptian cat"):
             raise RuntimeError(f"{name} called the cat photo {label!r}: its weights look wrong")
-        seen.append(f"{name.removeprefix('efficientnet_')} {label} ({prob:.0%})")
+        seen.append(f"{variant} {label} ({prob:.0%})")
     return f"cat photo -> {', '.join(seen)}; torch threads {torch.get_num_threads()}"
 
 
