@@ -27,7 +27,11 @@ def test_choosing_a_model_with_another_seed_and_fewer_labels(run_nb):
     taus = [m[f"tau_logme_{t}"] for t in TARGETS]
     assert m["mean_tau_LogME"] == pytest.approx(sum(taus) / len(taus))
     assert "tau_logme_UCI digits" not in m
-    assert m["cost_ratio"] == pytest.approx(m["score_cost_s"] / m["finetune_cost_s"])
+    assert m["seconds_ratio"] == pytest.approx(m["score_cost_s"] / m["finetune_cost_s"])
+    assert m["flop_ratio"] == pytest.approx(m["forward_gflop"] / m["finetune_gflop"])
+    # Fine-tuning (FINETUNE_EPOCHS = 3) pays one forward pass per epoch plus a backward pass
+    # that costs at most twice the forward: its FLOPs lie between 3 and 9 scoring passes.
+    assert 1 / 9 < m["flop_ratio"] <= 1 / 3
     assert m["min_middle_gain"] == pytest.approx(min(
         probe["MNIST", f"{n} middle"] - probe["MNIST", n] for n in ("lite0", "lite1", "lite2")))
     # rank_backbones ranked the profile's three ImageNet backbones

@@ -4,6 +4,8 @@ Used by :func:`tlcourse.train.fit`, :func:`tlcourse.features.extract_features` a
 adaptation trainer: the mixed-precision dtype, channels_last memory, non-blocking copies
 from pinned memory, optional ``torch.compile`` with a fallback, and on CUDA out-of-memory
 a loader with half the batch size plus a snapshot to re-run the epoch from a clean start.
+:func:`count_flops` measures what a computation costs in a unit that is the same on every
+machine.
 The measurements behind these defaults are in benchmarks/RESULTS.md.
 """
 
@@ -11,17 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import warnings
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.flop_counter import FlopCounterMode
 
 from tlcourse import checkpoint as ckpt_lib
 from tlcourse.multitask import is_task_batch
 
-__all__ = ["OutOfMemoryError", "amp_dtype", "retry_with_smaller_batches", "shrink_loader"]
+__all__ = ["OutOfMemoryError", "amp_dtype", "count_flops", "retry_with_smaller_batches",
+           "shrink_loader"]
 
 #: What PyTorch raises when the GPU's memory runs out (``torch.cuda.OutOfMemoryError``).
 OutOfMemoryError = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
@@ -205,3 +211,43 @@ class _Compiled:
             except Exception as err:  # compilation happens at the first call
                 self._fail(err)
         return _run(self.model, x)
+
+
+def _conv_flops(x_shape, w_shape, out_shape, transposed: bool) -> int:
+    # 2 FLOPs (a multiply and an add) per weight per output position; the weight's shape
+    # already holds the per-group input channels, so grouped and depthwise convolutions count
+    # right. A transposed convolution slides its weight over the input's positions.
+    positions = x_shape[2:] if transposed else out_shape[2:]
+    return 2 * x_shape[0] * math.prod(w_shape) * math.prod(positions)
+
+
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation,
+                         transposed, _output_padding, _groups, output_mask, **_) -> int:
+    # Each gradient asked for (the input's, the weight's) takes as many multiply-adds as the
+    # forward convolution. (torch 2.14's own formula ignores the groups of the input's
+    # gradient and counts a depthwise convolution's backward pass channels-times too high.)
+    gradients = int(output_mask[0]) + int(output_mask[1])
+    return _conv_flops(x_shape, w_shape, grad_out_shape, transposed) * gradients
+
+
+def count_flops(fn: Callable, *args, **kwargs) -> tuple[Any, int]:
+    """Run ``fn(*args, **kwargs)``; return its result and the FLOPs of its matrix products
+    and convolutions, forward and backward (``torch.utils.flop_counter``).
+
+    A FLOP count depends only on the shapes computed, so unlike seconds it is the same on
+    every CPU and GPU and under any load: the unit to compare two computations' costs in.
+    Element-wise operations (activations, normalisation, the optimizer's update) are not
+    counted; in convolutional and transformer networks they are a small part of the work.
+    Layers that need no gradient (frozen, with nothing trainable below them) cost no
+    backward FLOPs, as autograd skips them.
+
+    Example:
+        >>> layer = torch.nn.Linear(3, 4)
+        >>> _, flops = count_flops(layer, torch.ones(2, 3))
+        >>> flops                                # 2 x batch x in x out
+        48
+    """
+    mapping = {torch.ops.aten.convolution_backward: _conv_backward_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
+        result = fn(*args, **kwargs)
+    return result, int(counter.get_total_flops())
