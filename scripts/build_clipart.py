@@ -2,7 +2,8 @@
 """Build the course's clip-art datasets from the Debian package ``openclipart-png``.
 
 Writes ``clipart/clipart.npz`` (labelled, 128x128), ``clipart/clipart_unlabelled.npz`` (64x64,
-for self-supervised pretraining), ``capstone_images/<class>/<name>.png``, ``clipart/SHA256SUMS``
+for self-supervised pretraining), ``capstone_images/<class>/<name>.png``,
+``clipart/clipart_fewshot.npz`` (64x64, classes for few-shot learning), ``clipart/SHA256SUMS``
 and ``README.md`` (documenting all this) under ``--out``. No randomness: reruns are identical.
 """
 
@@ -22,6 +23,7 @@ from PIL import Image
 Image.MAX_IMAGE_PIXELS = 250_000_000  # a few package PNGs are 12000x14000 canvases
 PACKAGE = "`openclipart-png`, version 1:0.18+dfsg-19"
 SIZE, POOL_SIZE, CLASS_MAX, POOL_COUNT, CAPSTONE_MIN, CAPSTONE_MAX = 128, 64, 80, 1750, 30, 40
+FEW_SIZE, FEW_MIN, FEW_MAX = 64, 20, 30  # few-shot classes: px, and images per class
 WHITE_LEVEL, MAX_WHITE, MIN_SIDE = 245, 0.98, 32
 SKIP = re.compile(r"mateya")  # the *_mateya files are product labels: never in a class
 BW = re.compile(r"(?:^|[_\-])(?:bw|b_w|bn)(?:[_\-.]|$)")  # black-and-white twin of a colour file
@@ -89,6 +91,38 @@ tools       + ^tools/(cultivator|drill|hammer|hedgeshear|leafrake|livella|nail_p
 tools       + ^tools/(paint_brush|paint_roller_gerald|roundpointshovel|saw_|screwdriver)
 tools       + ^tools/(simple_shovel|spaclu|tool\.|tools_nicu|trowel|utensil|wooden_mallot|wrench)
 tools       + ^plants/trees/(bowsaw|bypasspruner)|^unsorted/(motosega|sega_per_legno|metro_avvolg)
+""")
+
+# Few-shot classes (notebook 09): one package folder each, its own files only ([^/]+$), none
+# of the classes above. Chosen by looking at every image: coherent folders of 20+ drawings;
+# mixed folders (computer, office, people, unsorted), icon themes (classes of style, not of
+# things) and near-duplicate folders (three more styles of the same playing cards; glossy
+# buttons again under signs_and_symbols/led) are left out.
+FEWSHOT = parse_rules(r"""
+arrows      + ^shapes/arrows/[^/]+$
+body_parts  + ^people/bodypart/[^/]+$
+body_parts  - olifant
+buttons     + ^computer/buttons/[^/]+$
+cards       + ^recreation/games/cards/simple/[^/]+$
+clocks      + ^signs_and_symbols/clocks/[^/]+$
+electronics + ^electronics/[^/]+$
+flowchart   + ^shapes/flowchart/[^/]+$
+jigsaw      + ^shapes/jigsaw/[^/]+$
+map_symbols + ^signs_and_symbols/map_symbols/[^/]+$
+maps        + ^geography/[^/]+$
+ornaments   + ^decorations/[^/]+$
+party       + ^recreation/party/[^/]+$
+patterns    + ^special/patterns/[^/]+$
+road_signs  + ^transportation/roadsigns/[^/]+$
+school      + ^education/[^/]+$
+semaphore   + ^signs_and_symbols/flags/semaphore/[^/]+$
+smileys     + ^people/smilies/[^/]+$
+speech      + ^shapes/callouts/[^/]+$
+starbursts  + ^shapes/stars/[^/]+$
+stickmen    + ^people/stickmen/[^/]+$
+toys        + ^recreation/toys/[^/]+$
+weapons     + ^tools/weapons/[^/]+$
+weather     + ^signs_and_symbols/weather/[^/]+$
 """)
 
 
@@ -186,6 +220,21 @@ def build_pool(source: Path, groups, used: set[str], skips: Counter):
     return sorted(pool, key=lambda item: item[0]), origin
 
 
+def build_fewshot(source: Path, groups, used: set[str], pool):
+    """The few-shot classes, from files no other class uses or matches (no black-and-white
+    twins); built after the pool, so the other outputs do not depend on it. Returns the
+    classes, the skip reasons, and how many of the images the pool also holds."""
+    course = [inc for inc, _ in {**LABELLED, **CAPSTONE}.values()]
+    free = {sha: paths for sha, paths in groups.items() if sha not in used
+            and not any(re.search(inc, p) for inc in course for p in paths)
+            and not any(BW.search(p.rsplit("/", 1)[-1]) for p in paths)}
+    skips: Counter = Counter()
+    few = select(source, assign(free, FEWSHOT, skips), FEW_SIZE, FEW_MAX, skips)
+    assert all(len(v) >= FEW_MIN for v in few.values()), "few-shot class too small"
+    pool_shas = {sha for sha, paths in groups.items() if paths[0] in {src for src, _ in pool}}
+    return few, skips, sum(sha in pool_shas for items in few.values() for _, sha, _ in items)
+
+
 def save_npz(path: Path, **arrays: np.ndarray) -> str:
     """``np.savez_compressed`` with fixed zip timestamps (reproducible bytes); returns sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,7 +275,17 @@ def main() -> None:
         images=np.stack([img for _, img in pool]),
         sources=np.array([src for src, _ in pool]),
     )
-    sums = f"{sha_l}  clipart.npz\n{sha_u}  clipart_unlabelled.npz\n"
+    few, few_skips, in_pool = build_fewshot(args.source, groups, used, pool)
+    rows_f = [(i, src, img) for i, c in enumerate(few) for src, _, img in few[c]]
+    sha_f = save_npz(
+        args.out / "clipart" / "clipart_fewshot.npz",
+        images=np.stack([img for _, _, img in rows_f]),
+        labels=np.array([i for i, _, _ in rows_f], dtype=np.int64),
+        classes=np.array(list(few)),
+        sources=np.array([src for _, src, _ in rows_f]),
+    )
+    sums = (f"{sha_l}  clipart.npz\n{sha_u}  clipart_unlabelled.npz\n"
+            f"{sha_f}  clipart_fewshot.npz\n")
     (args.out / "clipart" / "SHA256SUMS").write_text(sums, encoding="utf-8")
     shutil.rmtree(args.out / "capstone_images", ignore_errors=True)
     for name, items in cap.items():
@@ -238,14 +297,19 @@ def main() -> None:
             Image.fromarray(img).save(dest, optimize=True)
     table = ["| class | images |", "|---|---|"] + [f"| {c} | {len(v)} |" for c, v in lab.items()]
     table += [f"| {c} (capstone) | {len(v)} |" for c, v in cap.items()]
+    few_table = ["| class | images | package folder |", "|---|---|---|"] + [
+        f"| {c} | {len(v)} | `{FEWSHOT[c][0][1:-7]}` |" for c, v in few.items()]
     fmt = lambda d: ", ".join(f"{k} {v}" for k, v in d.items()) or "none"  # noqa: E731
     (args.out / "README.md").write_text(README.format(
         n=len(rows), m=len(pool), k=sum(map(len, cap.values())), c=len(lab), sha_l=sha_l,
         sha_u=sha_u, table="\n".join(table), origin=fmt(origin), skips=fmt(skips),
+        f=len(rows_f), fc=len(few), sha_f=sha_f, few_table="\n".join(few_table), in_pool=in_pool,
+        few_skips=fmt(few_skips),
         pool_skips=fmt(pool_skips), bw=sum(bool(BW.search(Path(r[1]).name)) for r in rows),
         **{k: v for k, v in globals().items() if k.isupper()},
     ), encoding="utf-8")  # fmt: skip
-    print(f"labelled {len(rows)}, pool {len(pool)}; skipped {dict(skips)}, pool {dict(pool_skips)}")
+    print(f"labelled {len(rows)}, pool {len(pool)}, few-shot {len(rows_f)}; skipped {dict(skips)}, "
+          f"pool {dict(pool_skips)}, few-shot {dict(few_skips)}")
 
 
 README = """# Course data: Open Clip Art images
@@ -264,10 +328,16 @@ The labelled sentences (VADER corpora) are described in `text/README.md` (built 
   ({m}, 64, 64, 3) RGB; `sources` str ({m},). No labels; no file (nor identical copy) shared
   with the labelled set or the capstone folder.
 - `capstone_images/<class>/<name>.png`: {k} 128x128 RGB PNGs, ImageFolder layout.
+- `clipart/clipart_fewshot.npz`, classes for few-shot learning (notebook 09): `images` uint8
+  ({f}, 64, 64, 3) RGB; `labels`, `classes` ({fc},), `sources` as in `clipart.npz`. No class
+  shared with the labelled set or the capstone, and no file matching their rules; {in_pool} of
+  its images are also in the unlabelled pool (which the few-shot lesson does not use: a model
+  pretrained on the pool has seen those drawings).
 - `clipart/SHA256SUMS`, for `sha256sum -c` (a rebuild matches, given the same Pillow and zlib):
 ```
 {sha_l}  clipart.npz
 {sha_u}  clipart_unlabelled.npz
+{sha_f}  clipart_fewshot.npz
 ```
 
 ## Classes
@@ -281,6 +351,17 @@ The library is small, so classes are imbalanced, and {bw} labelled images are bl
 twins of colour drawings (`bw` in the file name): near-duplicates, best kept on one side of a
 split. The pool takes the files the labelled rules match but the set does not use (surplus and
 excluded files), then other folders round-robin (no gradient swatches). By origin: {origin}.
+
+## Few-shot classes
+
+{few_table}
+
+Each class is one package folder (its own files, not its subfolders), chosen by looking at
+every image: coherent folders of {FEW_MIN}+ drawings. Mixed folders (computer, office, people,
+unsorted), icon themes (classes of style rather than of things) and near-duplicate folders
+(the same playing cards in three more styles; glossy buttons again as `led`) are left out.
+Classes above {FEW_MAX} images are subsampled evenly by path; black-and-white twins are left
+out. Skipped: {few_skips}.
 
 Size: `clipart.npz` is about 6 MB (606 RGB images at 128 px, compressed). 128 px is kept
 because the pretrained backbone needs that much detail for useful features; the lessons

@@ -52,6 +52,21 @@ def test_unlabelled_pool_has_no_labels():
     assert set(pool.targets.tolist()) == {-1}
 
 
+def test_fewshot_classes_are_new_and_large_enough_for_five_shot_episodes():
+    few = tlc.data.load("clipart_fewshot", "all")
+    assert few.images.shape[1:] == (3, 64, 64) and len(few.classes) == 23
+    counts = np.bincount(few.targets.numpy())
+    assert counts.min() >= 20 and counts.max() <= 30      # 5 shots + 15 queries fit every class
+    labelled = tlc.data.load("clipart", "all")
+    capstone = {p.name for p in (tlc.data.data_root() / "capstone_images").iterdir()}
+    assert not set(few.classes) & (set(labelled.classes) | capstone)
+    root = tlc.data.data_root() / "clipart"
+    sources = set(np.load(root / "clipart_fewshot.npz")["sources"].tolist())
+    assert not sources & set(np.load(root / "clipart.npz")["sources"].tolist())
+    # and no drawing twice: every image is different
+    assert len({img.numpy().tobytes() for img in few.images}) == len(few)
+
+
 def test_digit_sets_are_the_shipped_ones():
     mnist, uci = tlc.data.load("mnist5k", "all"), tlc.data.load("uci_digits", "all")
     assert len(mnist) == 5000 and mnist.images.shape[1:] == (1, 28, 28)
@@ -217,3 +232,30 @@ def test_every_shipped_array_has_a_matching_checksum_and_data_stays_under_40_mb(
         assert sums.get(path.name) == hashlib.sha256(path.read_bytes()).hexdigest(), path
     total = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert total < 40e6, f"data/ is {total / 1e6:.1f} MB"
+
+
+def test_omniglot_becomes_28_px_arrays_named_by_alphabet_and_character(monkeypatch):
+    # A stand-in for torchvision's Omniglot (the real one needs its download): two alphabets'
+    # characters as 105 px PIL images, as torchvision yields them.
+    import torchvision.datasets as tvd
+
+    class StandIn:
+        def __init__(self, root, download=False, background=True, transform=None):
+            self.background = background
+            self._characters = ["Greek/character01", "Greek/character02", "Latin/character01"]
+            self._flat_character_images = [(f"{i}_{j}.png", i) for i in range(3) for j in range(4)]
+
+        def __iter__(self):
+            for _name, target in self._flat_character_images:
+                img = np.full((105, 105), 255, np.uint8)
+                img[10 * target:10 * target + 40, 20:60] = 0          # a stroke per class
+                yield Image.fromarray(img).convert("L"), target
+
+    monkeypatch.setattr(tvd, "Omniglot", StandIn)
+    data = tlc.data.load("omniglot", "evaluation")
+    assert data.images.shape == (12, 1, 28, 28) and data.images.dtype == torch.uint8
+    assert data.classes == ["Greek/character01", "Greek/character02", "Latin/character01"]
+    assert data.targets.tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    assert data.images[0].float().mean() < data.images[0].max()        # the stroke survived
+    with pytest.raises(ValueError, match="background"):
+        tlc.data.load("omniglot", "train")

