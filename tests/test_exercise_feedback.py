@@ -4,7 +4,7 @@ a function that raises with its error, instead of crashing or blaming a conversi
 import numpy as np
 import pytest
 
-from tlcourse.exercises import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex10
+from tlcourse.exercises import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10
 from tlcourse.exercises.feedback import UNFINISHED, call
 
 TEXTS, LABELS = ["good", "bad"] * 3, np.array([1, 0] * 3)
@@ -27,6 +27,8 @@ CHECKS = {  # check -> the arguments after the learner's function
     "ex07.check_uw_objective": (ex07.check_uw_objective, ()),
     "ex08.check_h_score": (ex08.check_h_score, ()),
     "ex08.check_kendall_tau": (ex08.check_kendall_tau, ()),
+    "ex09.check_prototype_logits": (ex09.check_prototype_logits, ()),
+    "ex09.check_interval": (ex09.check_interval, ()),
     "ex10.check_ewc_penalty": (ex10.check_ewc_penalty, ()),
     "ex10.check_backward_transfer": (ex10.check_backward_transfer, ()),
     "ex10.check_pick": (ex10.check_pick, ()),

@@ -156,6 +156,63 @@ def test_one_inner_step_is_a_gradient_step_on_the_support_loss():
     assert torch.allclose(adapted["bias"], model.bias - 0.1 * gb)
 
 
+def test_a_linear_head_is_gradient_descent_from_zeros_on_the_support_set():
+    x, y = _blobs()
+    episodes = fs.EpisodeDataset(x, y, range(12), n_way=3, k_shot=5, n_query=5, episodes=3)
+    linear = nn.Linear(6, 3)
+    nn.init.zeros_(linear.weight)
+    nn.init.zeros_(linear.bias)
+    maml = fs.MAML(linear, inner_lr=0.7, inner_steps=0, inner_steps_eval=25).eval()
+    head = fs.LinearHead(steps=25, lr=0.7)
+    for i in range(3):
+        e = episodes[i]
+        with torch.no_grad():
+            expected = maml(e["support_x"], e["support_y"], e["query_x"])
+            got = head(e["support_x"], e["support_y"], e["query_x"])
+        assert torch.allclose(got, expected, atol=1e-5)
+    # on two tasks at once, each task's logits are its own
+    batch = fs.collate_episodes([episodes[0], episodes[1]])
+    both = head(batch["support_x"], batch["support_y"], batch["query_x"])
+    assert torch.allclose(both[:15], head(**{k: episodes[0][k] for k in
+                                             ("support_x", "support_y", "query_x")}))
+    with pytest.raises(ValueError, match="steps must be"):
+        fs.LinearHead(steps=0)
+
+
+def test_nearest_neighbour_uses_each_class_nearest_example():
+    support = torch.tensor([[0.0, 0.0], [10.0, 0.0], [4.0, 0.0], [6.0, 0.0]])
+    labels = torch.tensor([0, 0, 1, 1])                   # class means 5 and 5: a tie
+    query = torch.tensor([[1.0, 0.0], [4.5, 0.0], [9.0, 0.0]])
+    logits = fs.NearestNeighbour()(support, labels, query)
+    assert torch.allclose(logits, -torch.tensor([[1.0, 3.0], [4.5, 0.5], [1.0, 3.0]]))
+    # with one shot it decides like the prototypes
+    x, y = _blobs()
+    e = fs.EpisodeDataset(x, y, range(12), n_way=4, k_shot=1, n_query=5, episodes=1)[0]
+    args = (e["support_x"], e["support_y"], e["query_x"])
+    assert torch.equal(fs.NearestNeighbour()(*args).argmax(1),
+                       fs.PrototypicalNet(nn.Identity())(*args).argmax(1))
+
+
+def test_maml_meta_trains_a_network_with_batch_norm():
+    # The inner steps use the support's batch statistics and leave the running ones alone;
+    # the query pass of a training step updates them (torch.func.grad refuses in-place
+    # updates of buffers it did not create, so the inner loop must not make them).
+    x, y = _blobs()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    maml = fs.MAML(net, inner_lr=0.5, inner_steps=2)
+    episodes = fs.EpisodeDataset(x, y, range(12), n_way=3, k_shot=5, n_query=5, episodes=1)
+    e = episodes[0]
+    before = net[1].running_mean.clone()
+    adapted = maml.adapt(dict(net.named_parameters()), e["support_x"], e["support_y"], 2)
+    assert torch.equal(net[1].running_mean, before)          # the inner steps: untouched
+    assert not torch.equal(adapted["0.weight"], net[0].weight)
+    logits = maml(e["support_x"], e["support_y"], e["query_x"])
+    F.cross_entropy(logits, e["labels"]).backward()
+    assert not torch.equal(net[1].running_mean, before)      # the query pass: updated
+    assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+
+
 def test_maml_adapts_in_evaluation_too_and_evaluate_can_run_it():
     x, y = _blobs()
     episodes = fs.EpisodeDataset(x, y, range(12), n_way=3, k_shot=5, n_query=5, episodes=4)

@@ -13,6 +13,8 @@ into meta-train, meta-validation and meta-test sets that share no class
   returns the query's logits. :func:`collate_episodes` batches several tasks.
 - :class:`PrototypicalNet` (Snell et al. 2017, https://arxiv.org/abs/1703.05175): class means
   of embedded support examples, logits the negative squared distances to them.
+- Baselines with nothing meta-learned: :class:`NearestNeighbour` and :class:`LinearHead`
+  (a classifier fitted to each support set, Chen et al. 2019).
 - :class:`MAML` (Finn et al. 2017, https://arxiv.org/abs/1703.03400): a few gradient steps
   on the support set from shared initial weights, written with ``torch.func.functional_call``
   and ``torch.func.grad``; the outer loss of the adapted weights on the query set is
@@ -30,9 +32,11 @@ from torch import nn
 from torch.func import functional_call, grad
 from torch.nn import functional as F
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
-__all__ = ["MAML", "EpisodeDataset", "PrototypicalNet", "collate_episodes", "episode_accuracies",
-           "mean_ci", "proto_logits", "prototypes", "split_classes"]
+__all__ = ["MAML", "EpisodeDataset", "LinearHead", "NearestNeighbour", "PrototypicalNet",
+           "collate_episodes", "episode_accuracies", "mean_ci", "proto_logits", "prototypes",
+           "split_classes"]
 
 
 def split_classes(classes: Sequence[int], sizes: Sequence[int], seed: int = 0) -> list[list[int]]:
@@ -156,6 +160,60 @@ class PrototypicalNet(nn.Module):
                           for s, y, q in zip(s_emb, support_y, q_emb, strict=True)])
 
 
+class NearestNeighbour(nn.Module):
+    """Classify each query like its nearest support example (Euclidean distance): logits are
+    minus the distance to each class's nearest example. With one shot it is the prototype
+    classifier; with more it keeps every example instead of their mean."""
+
+    def forward(self, support_x, support_y, query_x) -> torch.Tensor:
+        support_x, support_y, query_x = _tasks(support_x, support_y, query_x)
+        n_way = int(support_y.max()) + 1
+        out = []
+        for s, y, q in zip(support_x, support_y, query_x, strict=True):
+            dist = torch.cdist(q.flatten(1), s.flatten(1))                 # (n_query, n_support)
+            out.append(-torch.stack([dist[:, y == c].min(1).values for c in range(n_way)], 1))
+        return torch.cat(out)
+
+
+class LinearHead(nn.Module):
+    """A new linear classifier for every task, fitted to its support set: ``steps`` steps of
+    full-batch gradient descent (``lr``) on the cross-entropy, from zero weights. On frozen
+    features this is the "Baseline" of Chen et al. 2019 (https://arxiv.org/abs/1904.04232).
+    No parameters of its own: nothing is meta-learned.
+
+    The gradient is written out (softmax minus one-hot, times the inputs), so it runs under
+    ``no_grad``; from zeros, its first step already points each class's weights at its mean
+    minus the mean of all classes, the prototype rule in linear form.
+    """
+
+    def __init__(self, steps: int = 100, lr: float = 1.0, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        if steps < 1 or not lr > 0:
+            raise ValueError(f"steps must be >= 1 and lr > 0, got {steps} and {lr}")
+        self.steps, self.lr, self.weight_decay = steps, lr, weight_decay
+
+    def fit(self, support_x: torch.Tensor, support_y: torch.Tensor, n_way: int):
+        """``(weight (n_way, d), bias (n_way,))`` fitted to one task's support set."""
+        x = support_x.flatten(1)
+        onehot = F.one_hot(support_y, n_way).to(x.dtype)
+        w = x.new_zeros(n_way, x.shape[1])
+        b = x.new_zeros(n_way)
+        for _ in range(self.steps):
+            err = (x @ w.T + b).softmax(1) - onehot                        # dLoss/dlogits * n
+            w = w - self.lr * (err.T @ x / len(x) + self.weight_decay * w)
+            b = b - self.lr * err.mean(0)
+        return w, b
+
+    def forward(self, support_x, support_y, query_x) -> torch.Tensor:
+        support_x, support_y, query_x = _tasks(support_x, support_y, query_x)
+        n_way = int(support_y.max()) + 1
+        out = []
+        for s, y, q in zip(support_x, support_y, query_x, strict=True):
+            w, b = self.fit(s, y, n_way)
+            out.append(q.flatten(1) @ w.T + b)
+        return torch.cat(out)
+
+
 class MAML(nn.Module):
     """Model-agnostic meta-learning around ``model`` (its parameters are the initial weights).
 
@@ -164,7 +222,8 @@ class MAML(nn.Module):
     the query logits of the adapted weights. Backpropagating a loss of them reaches the initial
     weights through the inner steps: the meta-gradient, second order unless ``first_order``
     (which treats the inner gradients as constants, as FOMAML does). Buffers (e.g. batch-norm
-    statistics) are used, not adapted.
+    statistics) are used, not adapted: the inner steps leave them as they are, and in training
+    mode the query pass updates them.
 
     ``inner_steps_eval`` (``None``: the same) applies in eval mode, for testing with more steps.
     In eval mode the logits are detached; :func:`tlcourse.train.evaluate` and ``predict`` run
@@ -187,7 +246,12 @@ class MAML(nn.Module):
         buffers = dict(self.model.named_buffers())
 
         def support_loss(p):
-            return F.cross_entropy(functional_call(self.model, (p, buffers), (support_x,)),
+            # Copies of the buffers: a batch-norm layer in training mode updates its running
+            # statistics in place, which torch.func.grad refuses on tensors it did not create.
+            # The inner steps normalise with the support's own statistics and leave the
+            # running ones alone.
+            copies = {k: b.clone() for k, b in buffers.items()}
+            return F.cross_entropy(functional_call(self.model, (p, copies), (support_x,)),
                                    support_y)
 
         for _ in range(steps):
@@ -212,15 +276,17 @@ class MAML(nn.Module):
         return torch.cat(out)
 
 
-def episode_accuracies(model: nn.Module, episodes: EpisodeDataset, device=None) -> np.ndarray:
-    """The query accuracy of ``model`` on each episode (eval mode), one number per episode."""
+def episode_accuracies(model: nn.Module, episodes: EpisodeDataset, device=None,
+                       progress: bool = False, desc: str = "episodes") -> np.ndarray:
+    """The query accuracy of ``model`` on each episode (eval mode), one number per episode;
+    ``progress``: a progress bar (``desc``) over the episodes."""
     device = torch.device(device) if device is not None else next(
         (p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training
     model.eval()
     accs = []
     try:
-        for i in range(len(episodes)):
+        for i in tqdm(range(len(episodes)), desc=desc, disable=not progress, leave=False):
             e = {k: v.to(device) for k, v in episodes[i].items()}
             with torch.no_grad():            # MAML lifts it for its inner loop
                 logits = model(e["support_x"], e["support_y"], e["query_x"])
