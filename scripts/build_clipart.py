@@ -247,6 +247,19 @@ def save_npz(path: Path, **arrays: np.ndarray) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def save_labelled(path: Path, classes: dict[str, list[tuple[str, str, np.ndarray]]]):
+    """Save ``{class: [(source, sha, image)]}`` (classes sorted) as images, labels, classes
+    and sources; returns the rows ``(label, source, image)`` and the file's sha256."""
+    rows = [(i, src, img) for i, c in enumerate(classes) for src, _, img in classes[c]]
+    return rows, save_npz(
+        path,
+        images=np.stack([img for _, _, img in rows]),
+        labels=np.array([i for i, _, _ in rows], dtype=np.int64),
+        classes=np.array(list(classes)),
+        sources=np.array([src for _, src, _ in rows]),
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, default=Path("/usr/share/openclipart/png"))
@@ -262,28 +275,14 @@ def main() -> None:
     assert all(len(v) >= CAPSTONE_MIN for v in cap.values()), "capstone class too small"
     used = {sha for d in (lab, cap) for items in d.values() for _, sha, _ in items}
     pool, origin = build_pool(args.source, groups, used, pool_skips)
-    rows = [(i, src, img) for i, c in enumerate(lab) for src, _, img in lab[c]]  # sorted classes
-    sha_l = save_npz(
-        args.out / "clipart" / "clipart.npz",
-        images=np.stack([img for _, _, img in rows]),
-        labels=np.array([i for i, _, _ in rows], dtype=np.int64),
-        classes=np.array(list(lab)),
-        sources=np.array([src for _, src, _ in rows]),
-    )
+    rows, sha_l = save_labelled(args.out / "clipart" / "clipart.npz", lab)
     sha_u = save_npz(
         args.out / "clipart" / "clipart_unlabelled.npz",
         images=np.stack([img for _, img in pool]),
         sources=np.array([src for src, _ in pool]),
     )
     few, few_skips, in_pool = build_fewshot(args.source, groups, used, pool)
-    rows_f = [(i, src, img) for i, c in enumerate(few) for src, _, img in few[c]]
-    sha_f = save_npz(
-        args.out / "clipart" / "clipart_fewshot.npz",
-        images=np.stack([img for _, _, img in rows_f]),
-        labels=np.array([i for i, _, _ in rows_f], dtype=np.int64),
-        classes=np.array(list(few)),
-        sources=np.array([src for _, src, _ in rows_f]),
-    )
+    rows_f, sha_f = save_labelled(args.out / "clipart" / "clipart_fewshot.npz", few)
     sums = (f"{sha_l}  clipart.npz\n{sha_u}  clipart_unlabelled.npz\n"
             f"{sha_f}  clipart_fewshot.npz\n")
     (args.out / "clipart" / "SHA256SUMS").write_text(sums, encoding="utf-8")

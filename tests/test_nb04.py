@@ -1,5 +1,9 @@
-"""Notebook 04 under a second configuration: another seed (so another pretraining, under a
-different cache key), two label budgets, fewer draws, a PCA map; its claims must still hold.
+"""Notebook 04 under a second configuration: other labelled images and fine-tuning seeds
+(LABEL_SEED=1), two label budgets, fewer draws, a PCA map; its claims must still hold.
+
+The pretraining keeps the default seed, so its cache key is the default run's: the nbval run of
+the notebook that follows in `make test` loads the encoders this run trained (about three minutes
+of pretraining saved there). Pretraining under other seeds is what the claims sweep covers.
 
 A quarter of the pretraining (5 epochs) is not enough: the SimCLR probe then leads training
 from scratch by only about 3 points, below the claimed 5."""
@@ -10,7 +14,7 @@ pytestmark = pytest.mark.notebooks
 
 
 def test_unsupervised_transfer_with_another_seed(run_nb):
-    entry = run_nb("04_unsupervised_transfer", PROFILE="offline", SEED=1,
+    entry = run_nb("04_unsupervised_transfer", PROFILE="offline", SEED=0, LABEL_SEED=1,
                    LABELS_PER_CLASS=[5, 20], PROBE_DRAWS=3, FINETUNE_DRAWS=1, MAP="pca")
     m = entry["metrics"]
     assert entry["profile"] == "offline"
