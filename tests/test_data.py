@@ -259,3 +259,22 @@ def test_omniglot_becomes_28_px_arrays_named_by_alphabet_and_character(monkeypat
     assert data.images[0].float().mean() < data.images[0].max()        # the stroke survived
     with pytest.raises(ValueError, match="background"):
         tlc.data.load("omniglot", "train")
+
+
+def test_torchvision_sets_with_tensor_targets_or_array_labels_get_their_classes(monkeypatch):
+    # MNIST keeps its targets as a tensor and names its classes; SVHN has array labels and no
+    # class names. Neither may be tested for truth (a tensor of many values has none).
+    import torchvision.datasets as tvd
+
+    class TensorTargets:
+        def __init__(self, root, download=False, train=True, transform=None):
+            self.classes, self.targets = ["zero", "one"], torch.tensor([0, 1, 1])
+
+    class ArrayLabels:
+        def __init__(self, root, download=False, split="train", transform=None):
+            self.labels = np.array([0, 2, 1])
+
+    monkeypatch.setattr(tvd, "MNIST", TensorTargets)
+    monkeypatch.setattr(tvd, "SVHN", ArrayLabels)
+    assert tlc.data.load("mnist", "train").classes == ["zero", "one"]
+    assert tlc.data.load("svhn", "train").classes == ["0", "1", "2"]

@@ -151,9 +151,12 @@ def _torchvision(cls_name: str, split_arg: Callable[[str], dict]):
                                         f"{root} and there is no network. {FETCH_HINT}, or "
                                         "use PROFILE = 'offline'.") from err
             dataset = cls(str(root), download=True, **kwargs)
-        targets = getattr(dataset, "targets", None) or getattr(dataset, "labels", None)
-        if not hasattr(dataset, "classes") and targets is not None and len(targets):
-            dataset.classes = [str(c) for c in range(int(np.max(targets)) + 1)]
+        if not hasattr(dataset, "classes"):
+            targets = getattr(dataset, "targets", None)
+            if targets is None:
+                targets = getattr(dataset, "labels", None)
+            if targets is not None and len(targets):          # Omniglot has neither
+                dataset.classes = [str(c) for c in range(int(np.max(targets)) + 1)]
         return dataset
     return build
 
