@@ -32,7 +32,8 @@ from torch import nn
 from torch.func import functional_call, grad
 from torch.nn import functional as F
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+
+from tlcourse.progress import progress_bar
 
 __all__ = ["MAML", "EpisodeDataset", "LinearHead", "NearestNeighbour", "PrototypicalNet",
            "collate_episodes", "episode_accuracies", "mean_ci", "proto_logits", "prototypes",
@@ -286,7 +287,7 @@ def episode_accuracies(model: nn.Module, episodes: EpisodeDataset, device=None,
     model.eval()
     accs = []
     try:
-        for i in tqdm(range(len(episodes)), desc=desc, disable=not progress, leave=False):
+        for i in progress_bar(range(len(episodes)), desc=desc, disable=not progress, leave=False):
             e = {k: v.to(device) for k, v in episodes[i].items()}
             with torch.no_grad():            # MAML lifts it for its inner loop
                 logits = model(e["support_x"], e["support_y"], e["query_x"])

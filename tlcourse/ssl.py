@@ -16,13 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
-from tqdm.auto import tqdm
 
 from tlcourse import io
 from tlcourse.accel import amp_dtype
 from tlcourse.callbacks import LivePlot
 from tlcourse.env import get_device, seed_everything
 from tlcourse.models import feature_extractor, load_backbone
+from tlcourse.progress import progress_bar
 from tlcourse.train import fit
 
 __all__ = ["DEFAULTS", "ENCODERS", "Pretrained", "SimCLRAugment", "finetune", "image_tensor",
@@ -186,7 +186,8 @@ def _pretrain(encoder: nn.Module, head: nn.Module, images, step: Callable, desc:
     dtype, losses = amp_dtype(device), []
     plot = LivePlot(title=desc) if live_plot else None
     model.train()
-    with tqdm(total=num_epochs * steps, desc=desc, disable=not progress, unit="batch") as bar:
+    with progress_bar(total=num_epochs * steps, desc=desc, disable=not progress,
+                      unit="batch") as bar:
         for _ in range(num_epochs):
             order, total = torch.randperm(len(images), generator=order_rng), 0.0
             for i in range(steps):

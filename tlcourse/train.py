@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from tlcourse import checkpoint as ckpt_lib
 from tlcourse import schedules
@@ -46,6 +45,7 @@ from tlcourse.callbacks import Callback, EarlyStopping, LivePlot
 from tlcourse.checks import positive_int
 from tlcourse.env import get_device, seed_everything
 from tlcourse.multitask import weigh
+from tlcourse.progress import progress_bar
 
 __all__ = ["Callback", "EarlyStopping", "History", "LivePlot", "OutOfMemoryError", "amp_dtype",
            "evaluate", "fit", "predict", "shrink_loader"]
@@ -205,8 +205,8 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
                                          scheduler=scheduler, scaler=scaler, callbacks=named,
                                          generator=generator, map_location=device)
         history.epochs, start_epoch = list(state["history"]), state["epoch"]
-    bar = tqdm(total=(num_epochs - start_epoch) * steps_per_epoch, desc=desc,
-               disable=not progress, unit="batch", leave=True)
+    bar = progress_bar(total=(num_epochs - start_epoch) * steps_per_epoch, desc=desc,
+                       disable=not progress, unit="batch", leave=True)
 
     def train_epoch(epoch: int, loader) -> dict:
         model.train()

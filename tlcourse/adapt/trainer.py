@@ -30,7 +30,6 @@ from collections import defaultdict
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from tlcourse.adapt.cdan import ConditionalDomainAdversarialLoss
 from tlcourse.adapt.coral import CorrelationAlignmentLoss
@@ -38,6 +37,7 @@ from tlcourse.adapt.dann import DomainAdversarialLoss, DomainDiscriminator
 from tlcourse.adapt.mmd import MultipleKernelMMD
 from tlcourse.adapt.pseudo_label import PseudoLabelLoss
 from tlcourse.env import get_device, seed_everything
+from tlcourse.progress import progress_bar
 from tlcourse.train import History, amp_dtype
 
 __all__ = ["LOSS_METHODS", "TransferTerm", "extract_features", "fit_adapt", "transfer_term"]
@@ -137,7 +137,7 @@ def fit_adapt(model: nn.Module, source_loader, target_loader=None,
     monitor = next((key for key in ("domain_accuracy", "mask_ratio")  # a term's own report
                     if transfer is not None and hasattr(transfer.loss, key)), None)
     history = History()
-    bar = tqdm(total=total_steps, desc=desc, disable=not progress, unit="batch")
+    bar = progress_bar(total=total_steps, desc=desc, disable=not progress, unit="batch")
     for epoch in range(num_epochs):
         start = time.perf_counter()
         for m in modules:

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from tlcourse.progress import progress_bar
 
 __all__ = ["AssetMissingError", "ChecksumError", "cache_dir", "download", "md5_file",
            "network_available", "sha256_file"]
@@ -121,8 +121,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=name,
-                      disable=not progress) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=name,
+                              disable=not progress) as bar:
                 while block := resp.read(1 << 20):
                     out.write(block)
                     bar.update(len(block))

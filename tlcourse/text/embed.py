@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from tlcourse.env import get_device
 from tlcourse.features import weights_identity
 from tlcourse.io import cache_key, cached
+from tlcourse.progress import progress_bar
 from tlcourse.text.encoder import _as_text, mean_pool, tokenize
 
 __all__ = ["embed"]
@@ -58,8 +58,9 @@ def embed(texts: Sequence[str], tokenizer, model, *, max_length: int = 64,
         out = torch.empty(len(texts), model.config.hidden_size)
         try:
             with torch.inference_mode():
-                for start in tqdm(range(0, len(texts), batch_size), desc="embed sentences",
-                                  disable=not progress, unit="batch"):
+                for start in progress_bar(range(0, len(texts), batch_size),
+                                          desc="embed sentences", disable=not progress,
+                                          unit="batch"):
                     rows = order[start:start + batch_size]
                     batch = tokenize(tokenizer, [texts[i] for i in rows], max_length)
                     batch = {k: v.to(dev) for k, v in batch.items()}
