@@ -136,7 +136,8 @@ def finetune_explorer(build_model, train_loader, val_loader, *, num_blocks: int 
     trained once and its curves drawn (:func:`tlcourse.plot.learning_curves`), so a
     headless run keeps a static figure. In a live Jupyter kernel a slider for the blocks,
     one for the learning rate and a button train more settings; every run so far is
-    drawn, train dashed and validation solid. ``fit_options`` go to
+    drawn, train dashed and validation solid; each run's progress bar (and error, if it
+    fails) shows under the controls. ``fit_options`` go to
     :func:`tlcourse.train.fit` (``device``, ``seed``, ``scheduler``...).
 
     Returns:
@@ -175,16 +176,24 @@ def finetune_explorer(build_model, train_loader, val_loader, *, num_blocks: int 
     rate = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in options], value=lr,
                                    description="lr")
     button = widgets.Button(description="train", icon="play")
-    display(widgets.HBox([blocks, rate, button]))
+    # What a button callback prints or displays goes to JupyterLab's log console, not to
+    # the cell; inside this Output widget (under the controls) the progress bar, and any
+    # error, show in the cell.
+    out = widgets.Output()
+    display(widgets.VBox([widgets.HBox([blocks, rate, button]), out]))
     handle = display(fig, display_id=True)
     plt.close(fig)  # shown once, through the handle
 
     def on_click(_button=None):
         button.disabled = True
         try:
-            _, new = train(blocks.value, rate.value)
-            handle.update(new)
-            plt.close(new)
+            trained = None
+            with out:  # in a kernel it shows an error and carries on
+                out.clear_output(wait=True)  # the last run's bar stays until the next one
+                trained = train(blocks.value, rate.value)
+            if trained is not None:  # the figure's update, outside: it is not the Output's
+                handle.update(trained[1])
+                plt.close(trained[1])
         finally:
             button.disabled = False
 
