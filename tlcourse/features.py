@@ -5,9 +5,10 @@ in large batches; on CUDA with mixed precision, halving the batch if memory runs
 global-average-pools the activations of one or several layers, and saves the result with
 :func:`tlcourse.io.cached` (atomic, checksummed). The cache key is built from everything
 that determines the numbers: the backbone's name, a hash of ALL its weights, the dataset's
-identity (for in-memory data, a hash of the image bytes and targets), its transform and the
-layers. Change any of them and the features are extracted again; change none and they are
-loaded in a fraction of the time. Introduced in notebook 01.
+identity (for in-memory data, a hash of the image bytes and targets; for a folder read from
+disk, its files' names, sizes and modification times), its transform and the layers.
+Change any of them and the features are extracted again; change none and they are loaded in
+a fraction of the time. Introduced in notebook 01.
 
 Example:
     >>> import tlcourse as tlc
@@ -31,6 +32,7 @@ from torch.utils.data import Subset, TensorDataset
 from tlcourse.accel import _autocast, _move, amp_dtype, retry_with_smaller_batches
 from tlcourse.data.arrays import ArrayDataset, targets_of
 from tlcourse.data.download import cache_dir
+from tlcourse.data.folder import FolderDataset
 from tlcourse.data.loaders import make_loader
 from tlcourse.env import get_device
 from tlcourse.io import cache_key, cached
@@ -93,6 +95,10 @@ def dataset_identity(dataset) -> dict:
                 "transform": repr(getattr(dataset, "transform", None))}
     if isinstance(dataset, ArrayDataset):
         return identity | {"name": dataset.name, "images": _sha(dataset.images),
+                           "targets": _sha(dataset.targets)}
+    if isinstance(dataset, FolderDataset):  # files not yet decoded: their names, sizes, times
+        files = hashlib.sha256(repr(dataset.file_identity()).encode()).hexdigest()[:16]
+        return identity | {"name": dataset.name, "files": files, "size": dataset.size,
                            "targets": _sha(dataset.targets)}
     # Datasets read from files (torchvision): their repr names root, split and transform.
     identity["repr"] = repr(dataset)

@@ -2,7 +2,7 @@
 
 from tlcourse.data.arrays import ArrayDataset, per_class_subset, stratified_split, targets_of
 from tlcourse.data.download import AssetMissingError, ChecksumError, cache_dir, download
-from tlcourse.data.folder import load_folder, to_rgb_array
+from tlcourse.data.folder import FolderDataset, load_folder, to_rgb_array
 from tlcourse.data.loaders import loader_settings, make_loader
 from tlcourse.data.registry import DATASETS, PHOTOS, available, data_root, load, load_photos
 from tlcourse.data.transforms import image_transform
@@ -13,6 +13,7 @@ __all__ = [
            "ArrayDataset",
            "AssetMissingError",
            "ChecksumError",
+           "FolderDataset",
            "available",
            "cache_dir",
            "data_root",
