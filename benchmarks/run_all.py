@@ -1,14 +1,24 @@
 """``make bench``: every benchmark, each writing its section of benchmarks/RESULTS.md,
-then a table of the targets at the top. About 6 minutes on a 2-core CPU."""
+then a table of the targets at the top. About 6 minutes on a 2-core CPU, and 4-5 more for
+bench_folder (it writes and reads 20,000 generated images)."""
 
 import time
 
-from benchmarks import bench_cached, bench_cpu, bench_fit, bench_gpu, bench_notebooks, bench_text
+from benchmarks import (
+    bench_cached,
+    bench_cpu,
+    bench_fit,
+    bench_folder,
+    bench_gpu,
+    bench_notebooks,
+    bench_text,
+)
 from benchmarks.common import write_section
 
 if __name__ == "__main__":
     start, summary = time.perf_counter(), []
-    for bench in (bench_cpu, bench_fit, bench_text, bench_cached, bench_notebooks, bench_gpu):
+    for bench in (bench_cpu, bench_fit, bench_text, bench_cached, bench_folder, bench_notebooks,
+                  bench_gpu):
         print(f"== {bench.__name__}", flush=True)
         summary.append(bench.main())
     lines = ["| target | result | verdict |", "|---|---|---|"]
