@@ -3,8 +3,10 @@
 
 Writes ``clipart/clipart.npz`` (labelled, 128x128), ``clipart/clipart_unlabelled.npz`` (64x64,
 for self-supervised pretraining), ``capstone_images/<class>/<name>.png``,
-``clipart/clipart_fewshot.npz`` (64x64, classes for few-shot learning), ``clipart/SHA256SUMS``
-and ``README.md`` (documenting all this) under ``--out``. No randomness: reruns are identical.
+``clipart/clipart_fewshot.npz`` (64x64, classes for few-shot learning),
+``clipart/clipart_pairs.npz`` (64x64 drawings with captions from the SVG metadata of the Debian
+package ``openclipart-svg``, for cross-modal learning), ``clipart/SHA256SUMS`` and ``README.md``
+(documenting all this) under ``--out``. No randomness: reruns are identical.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from _captions import TITLE_MAX, captions, singular, words  # scripts/: on sys.path when run
 from PIL import Image
 
 Image.MAX_IMAGE_PIXELS = 250_000_000  # a few package PNGs are 12000x14000 canvases
 PACKAGE = "`openclipart-png`, version 1:0.18+dfsg-19"
 SIZE, POOL_SIZE, CLASS_MAX, POOL_COUNT, CAPSTONE_MIN, CAPSTONE_MAX = 128, 64, 80, 1750, 30, 40
 FEW_SIZE, FEW_MIN, FEW_MAX = 64, 20, 30  # few-shot classes: px, and images per class
+PAIR_SIZE, PAIR_FOLDER_MAX = 64, 100  # image-text pairs: px, and at most this many per folder
 WHITE_LEVEL, MAX_WHITE, MIN_SIDE = 245, 0.98, 32
 SKIP = re.compile(r"mateya")  # the *_mateya files are product labels: never in a class
 BW = re.compile(r"(?:^|[_\-])(?:bw|b_w|bn)(?:[_\-.]|$)")  # black-and-white twin of a colour file
@@ -235,6 +239,44 @@ def build_fewshot(source: Path, groups, used: set[str], pool):
     return few, skips, sum(sha in pool_shas for items in few.values() for _, sha, _ in items)
 
 
+def build_pairs(png: Path, svg: Path, skips: Counter):
+    """Drawings with their captions (``scripts/_captions.py``), none of the labelled classes:
+    no file their rules match and no caption that names one ("bat, mammal"), so a zero-shot
+    test on them meets classes the pairs never showed nor named. One drawing per distinct
+    caption (the first by path; black-and-white twins left out); at most ``PAIR_FOLDER_MAX``
+    per folder (two levels), spread evenly by path, so that no set (hundreds of flags)
+    dominates. Returns ``[(source png, caption, image)]``."""
+    paths = sorted(p.relative_to(svg).as_posix() for p in svg.rglob("*.svg") if p.is_file())
+    text = captions(svg, paths)
+    labelled = [inc for inc, _ in LABELLED.values()]
+    class_words = {singular(name) for name in LABELLED}  # birds -> bird, ..., clothing
+    seen, by_folder = set(), defaultdict(list)
+    for path in paths:
+        src = path[:-4] + ".png"
+        reason = ("no caption" if not text[path]
+                  else "labelled class" if any(re.search(inc, src) for inc in labelled)
+                  else "names a labelled class" if {singular(w) for w in words(text[path])}
+                  & class_words
+                  else "black-and-white twin" if BW.search(src.rsplit("/", 1)[-1])
+                  else "caption repeated" if text[path] in seen
+                  else "no png" if not (png / src).is_file()
+                  else "gradient swatch" if src.startswith("special/gradients/") else None)
+        if reason is not None:
+            skips[reason] += 1
+        elif ok(img := render(png, src, PAIR_SIZE), skips):
+            seen.add(text[path])
+            by_folder["/".join(src.split("/")[:-1][:2])].append((src, text[path], img))
+    rows = []
+    for folder in sorted(by_folder):
+        items = by_folder[folder]
+        if len(items) > PAIR_FOLDER_MAX:
+            skips["over the folder cap"] += len(items) - PAIR_FOLDER_MAX
+            items = [items[i] for i in np.linspace(0, len(items) - 1, PAIR_FOLDER_MAX).round()
+                     .astype(int)]
+        rows += items
+    return sorted(rows, key=lambda row: row[0])
+
+
 def save_npz(path: Path, **arrays: np.ndarray) -> str:
     """``np.savez_compressed`` with fixed zip timestamps (reproducible bytes); returns sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,6 +305,7 @@ def save_labelled(path: Path, classes: dict[str, list[tuple[str, str, np.ndarray
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--source", type=Path, default=Path("/usr/share/openclipart/png"))
+    ap.add_argument("--svg", type=Path, default=Path("/usr/share/openclipart/svg"))
     ap.add_argument("--out", type=Path, default=Path("data"))
     args = ap.parse_args()
     if not args.source.is_dir():
@@ -283,8 +326,16 @@ def main() -> None:
     )
     few, few_skips, in_pool = build_fewshot(args.source, groups, used, pool)
     rows_f, sha_f = save_labelled(args.out / "clipart" / "clipart_fewshot.npz", few)
+    if not args.svg.is_dir():
+        raise SystemExit(f"{args.svg} not found: sudo apt-get install openclipart-svg")
+    pair_skips: Counter = Counter()
+    pairs = build_pairs(args.source, args.svg, pair_skips)
+    sha_p = save_npz(args.out / "clipart" / "clipart_pairs.npz",
+                     images=np.stack([img for _, _, img in pairs]),
+                     captions=np.array([cap for _, cap, _ in pairs]),
+                     sources=np.array([src for src, _, _ in pairs]))
     sums = (f"{sha_l}  clipart.npz\n{sha_u}  clipart_unlabelled.npz\n"
-            f"{sha_f}  clipart_fewshot.npz\n")
+            f"{sha_f}  clipart_fewshot.npz\n{sha_p}  clipart_pairs.npz\n")
     (args.out / "clipart" / "SHA256SUMS").write_text(sums, encoding="utf-8")
     shutil.rmtree(args.out / "capstone_images", ignore_errors=True)
     for name, items in cap.items():
@@ -303,18 +354,22 @@ def main() -> None:
         n=len(rows), m=len(pool), k=sum(map(len, cap.values())), c=len(lab), sha_l=sha_l,
         sha_u=sha_u, table="\n".join(table), origin=fmt(origin), skips=fmt(skips),
         f=len(rows_f), fc=len(few), sha_f=sha_f, few_table="\n".join(few_table), in_pool=in_pool,
-        few_skips=fmt(few_skips),
+        few_skips=fmt(few_skips), p=len(pairs), sha_p=sha_p, pair_skips=fmt(pair_skips),
+        pair_examples="\n".join(f"| `{src}` | {cap} |" for src, cap, _ in pairs[::len(pairs) // 8]),
+        title_max=TITLE_MAX,
+        pair_folders=len({"/".join(src.split("/")[:-1][:2]) for src, _, _ in pairs}),
         pool_skips=fmt(pool_skips), bw=sum(bool(BW.search(Path(r[1]).name)) for r in rows),
         **{k: v for k, v in globals().items() if k.isupper()},
     ), encoding="utf-8")  # fmt: skip
-    print(f"labelled {len(rows)}, pool {len(pool)}, few-shot {len(rows_f)}; skipped {dict(skips)}, "
-          f"pool {dict(pool_skips)}, few-shot {dict(few_skips)}")
+    print(f"labelled {len(rows)}, pool {len(pool)}, few-shot {len(rows_f)}, pairs {len(pairs)}; "
+          f"skipped {dict(skips)}, pool {dict(pool_skips)}, few-shot {dict(few_skips)}, "
+          f"pairs {dict(pair_skips)}")
 
 
 README = """# Course data: Open Clip Art images
 
 Generated by `scripts/build_clipart.py` from the Debian package {PACKAGE}; do not edit.
-Rebuild: `sudo apt-get install openclipart-png && python scripts/build_clipart.py`
+Rebuild: `sudo apt-get install openclipart-png openclipart-svg && python scripts/build_clipart.py`
 
 The labelled sentences (VADER corpora) are described in `text/README.md` (built by
 `scripts/build_text.py`), the word vectors (GloVe 6B, the 40,000 most frequent words) in
@@ -337,7 +392,12 @@ The labelled sentences (VADER corpora) are described in `text/README.md` (built 
 {sha_l}  clipart.npz
 {sha_u}  clipart_unlabelled.npz
 {sha_f}  clipart_fewshot.npz
+{sha_p}  clipart_pairs.npz
 ```
+- `clipart/clipart_pairs.npz`, image-text pairs for cross-modal learning (notebook 11): `images`
+  uint8 ({p}, 64, 64, 3) RGB; `captions` str ({p},), one per image; `sources` str ({p},) as
+  above. The captions come from the SVG twins of the same files (Debian `openclipart-svg`);
+  see "Image-text pairs" below.
 
 ## Classes
 
@@ -362,9 +422,34 @@ unsorted), icon themes (classes of style rather than of things) and near-duplica
 Classes above {FEW_MAX} images are subsampled evenly by path; black-and-white twins are left
 out. Skipped: {few_skips}.
 
+## Image-text pairs
+
+Each drawing's SVG file holds a Dublin Core record: a title and keywords. Both are noisy, so
+`scripts/_captions.py` cleans them: titles shared by more than {title_max} files name a set
+("Lemon SVG theme", "card", "gramastar") and are dropped, as are hash and tool stamps
+("HASH(0x8a41038)", "Clipart by NAME - "), words of fewer than two letters, a short list of set,
+tool and author tags (`STOP` in the script: "mapsym", "magick", "icons", "theme", ...) and
+**every keyword that names one of the file's own folders** (`animals/birds/x.svg`: "animal",
+"bird"), so that a caption never gives away the folder, i.e. the category, it was filed under.
+The caption is the title's words, then the remaining keywords: "bored dog", "laptop, imac",
+"feet in sandals, clothing, shoes". Titles are often Italian or French ("cavallo", "eau non
+potable"), kept as they are.
+
+Kept apart: **no drawing of the labelled classes** (no file their rules above match) and **no
+caption that names one** ("bat, mammal", "lemon, fruit"), so a zero-shot test on `clipart.npz`
+meets classes the pairs neither showed nor named; files whose caption is
+empty after cleaning; repeated captions (one drawing per distinct caption, the first by path);
+black-and-white twins; gradient swatches. At most {PAIR_FOLDER_MAX} pairs per folder (two
+levels; spread evenly by path), so no set dominates (there are hundreds of flags). {p} pairs
+from {pair_folders} folders; skipped: {pair_skips}. Examples:
+
+| source | caption |
+|---|---|
+{pair_examples}
+
 Size: `clipart.npz` is about 6 MB (606 RGB images at 128 px, compressed). 128 px is kept
 because the pretrained backbone needs that much detail for useful features; the lessons
-downscale on load when they need less. All of data/ stays near 20 MB.
+downscale on load when they need less. All of data/ stays under 30 MB.
 
 ## Preprocessing
 
@@ -377,10 +462,11 @@ candidates: {skips}; while filling the pool: {pool_skips}.
 ## Source and licence
 
 The Open Clip Art Library (<https://openclipart.org>), packaged by Debian ({PACKAGE}). Per
-`/usr/share/doc/openclipart-png/copyright`, the works are under the Creative Commons Public
-Domain Dedication (Copyright-Only Dedication / Public Domain Certification) and may be "freely
-reproduced, distributed, transmitted, used, modified, built upon, or otherwise exploited by
-anyone for any purpose, commercial or non-commercial". Authors: see the file names.
+`/usr/share/doc/openclipart-png/copyright` (and `openclipart-svg`'s), the works are under the
+Creative Commons Public Domain Dedication (Copyright-Only Dedication / Public Domain
+Certification) and may be "freely reproduced, distributed, transmitted, used, modified, built
+upon, or otherwise exploited by anyone for any purpose, commercial or non-commercial". Authors:
+see the file names.
 """
 
 if __name__ == "__main__":

