@@ -4,7 +4,20 @@ a function that raises with its error, instead of crashing or blaming a conversi
 import numpy as np
 import pytest
 
-from tlcourse.exercises import ex00, ex01, ex02, ex03, ex04, ex05, ex06, ex07, ex08, ex09, ex10
+from tlcourse.exercises import (
+    ex00,
+    ex01,
+    ex02,
+    ex03,
+    ex04,
+    ex05,
+    ex06,
+    ex07,
+    ex08,
+    ex09,
+    ex10,
+    ex11,
+)
 from tlcourse.exercises.feedback import UNFINISHED, call
 
 TEXTS, LABELS = ["good", "bad"] * 3, np.array([1, 0] * 3)
@@ -32,6 +45,8 @@ CHECKS = {  # check -> the arguments after the learner's function
     "ex10.check_ewc_penalty": (ex10.check_ewc_penalty, ()),
     "ex10.check_backward_transfer": (ex10.check_backward_transfer, ()),
     "ex10.check_pick": (ex10.check_pick, ()),
+    "ex11.check_clip_loss": (ex11.check_clip_loss, ()),
+    "ex11.check_recall_at_k": (ex11.check_recall_at_k, ()),
 }
 
 

@@ -116,17 +116,23 @@ class SimCLRAugment(nn.Module):
         return out.clamp(0, 1).contiguous(memory_format=torch.channels_last)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5,
+            cross_only: bool = False) -> torch.Tensor:
     """SimCLR's NT-Xent loss for two views ``z1[i]``, ``z2[i]`` of the same ``N`` images.
 
     Each of the ``2N`` embeddings (L2-normalised) must pick its partner out of the other
     ``2N - 1`` by cosine similarity / ``temperature``: the mean cross-entropy of that choice.
+    ``cross_only``: candidates come from the other view only, which is CLIP's symmetric loss
+    for an image view and a text view (:func:`tlcourse.crossmodal.clip_loss`, notebook 11).
     Shape: ``z1, z2: (N, D)`` -> scalar."""
     if z1.shape != z2.shape or z1.ndim != 2:
         raise ValueError(f"z1 and z2 must both be (N, D), got {z1.shape} and {z2.shape}")
     n = len(z1)
     z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
     sim = (z @ z.T / temperature).fill_diagonal_(float("-inf"))  # never pick yourself
+    if cross_only:  # nor anything of your own view
+        view = torch.arange(2 * n, device=z.device) // n
+        sim = sim.masked_fill(view[:, None] == view[None, :], float("-inf"))
     partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
     return F.cross_entropy(sim, partner)
 

@@ -15,7 +15,7 @@ import torch
 
 from tlcourse.features import nearest_neighbours
 
-__all__ = ["finetune_explorer", "neighbour_explorer", "plot_neighbours"]
+__all__ = ["finetune_explorer", "neighbour_explorer", "plot_neighbours", "search_explorer"]
 
 
 def _image(item) -> np.ndarray:
@@ -199,3 +199,44 @@ def finetune_explorer(build_model, train_loader, val_loader, *, num_blocks: int 
 
     button.on_click(on_click)
     return history, fig
+
+
+def search_explorer(draw, query: str, *, interactive: bool | None = None):
+    """Type a text query and see what it finds (notebook 11's image search).
+
+    ``draw(query) -> figure`` draws the results of one query. The figure of ``query`` is
+    drawn first, so a headless run keeps it. In a live Jupyter kernel a text box follows;
+    pressing Enter redraws the figure in place for the new query (an error, e.g. an empty
+    query, shows under the box).
+
+    Returns:
+        The figure of ``query``.
+    """
+    fig = draw(query)
+    if interactive is None:
+        interactive = _in_kernel()
+    if not interactive:
+        return fig
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:  # no widgets: the static figure is all there is
+        return fig
+    box = widgets.Text(value=query, description="query", continuous_update=False,
+                       placeholder="a few words, then Enter")
+    out = widgets.Output()
+    display(widgets.VBox([box, out]))
+    handle = display(fig, display_id=True)
+    plt.close(fig)
+
+    def redraw(_change=None):
+        new = None
+        with out:
+            out.clear_output()
+            new = draw(box.value)
+        if new is not None:
+            handle.update(new)
+            plt.close(new)
+
+    box.observe(redraw, names="value")
+    return fig
