@@ -14,6 +14,7 @@ from tlcourse import (
     checkpoint,
     claims,
     continual,
+    crossmodal,
     data,
     exercises,
     features,
@@ -34,6 +35,6 @@ from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
-           "data", "exercises", "features", "fewshot", "get_device", "get_profile", "io", "models",
-           "multitask", "plot", "profiles", "regularize", "schedules", "seed_everything", "setup",
-           "ssl", "train", "transferability", "widgets"]
+           "crossmodal", "data", "exercises", "features", "fewshot", "get_device", "get_profile",
+           "io", "models", "multitask", "plot", "profiles", "regularize", "schedules",
+           "seed_everything", "setup", "ssl", "train", "transferability", "widgets"]
