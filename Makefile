@@ -6,15 +6,17 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 JOBS   ?= 2    # test workers (pytest-xdist); each notebook runs whole in one worker
 XDIST  := -n $(JOBS) --dist loadscope
 
-.PHONY: course test lab lint bench sweep clean
+.PHONY: course test lab lint bench sweep clean chromium
 
 course: $(VENV)/.installed-core    ## run every notebook, write runs/<timestamp>/report.*
 	$(VENV)/bin/tlcourse run
 
-test: $(VENV)/.installed-dev       ## lint, unit and notebook tests, outcomes under 2nd CPU kernels
+# The browser test runs alone, after nbval: JupyterLab, its kernel and Chromium get both cores.
+test: $(VENV)/.installed-dev $(VENV)/.installed-browser chromium  ## lint, unit, notebook and browser tests, outcomes under 2nd CPU kernels
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(XDIST) tests tlcourse
+	$(PY) -m pytest $(XDIST) -m "not browser" tests tlcourse
 	$(PY) -m pytest $(XDIST) -p no:randomly --nbval-lax notebooks -q
+	$(PY) -m pytest -q -m browser tests
 	$(PY) -m benchmarks.kernels second -- $(PY) -m pytest $(XDIST) -q -m outcomes tests
 
 lab: $(VENV)/.installed-lab        ## JupyterLab on the notebooks
@@ -47,3 +49,19 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 $(VENV)/.installed-lab: pyproject.toml | $(PY)
 	$(PIP) -e ".[lab]"
 	touch $@ $(VENV)/.installed-core
+
+# JupyterLab and Playwright for tests/test_browser.py (Playwright drives Debian's chromium;
+# it downloads no browser of its own).
+$(VENV)/.installed-browser: pyproject.toml | $(PY)
+	$(PIP) -e ".[lab,browser]"
+	touch $@ $(VENV)/.installed-lab $(VENV)/.installed-core
+
+# Debian's chromium for the browser test, installed where it is missing and we are root with
+# apt-get (as in CI); elsewhere the test skips and says how to install it.
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "warning: could not install chromium; the browser test will skip"; \
+	else echo "note: no /usr/bin/chromium (apt-get install -y chromium, as root); the browser test will skip"; fi
