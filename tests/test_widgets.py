@@ -137,3 +137,32 @@ class _Handle:
 
     def update(self, obj):
         self.shown.append(obj)
+
+
+def test_search_explorer_redraws_for_a_typed_query_and_shows_errors_under_the_box(monkeypatch):
+    widgets = pytest.importorskip("ipywidgets")
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    def draw(query):
+        if not query.strip():
+            raise ValueError("type a few words to search for")
+        fig, ax = plt.subplots()
+        ax.set_title(query)
+        return fig
+
+    headless = tlc.widgets.search_explorer(draw, "a guitar", interactive=False)
+    assert headless.axes[0].get_title() == "a guitar"
+    shown = []
+    monkeypatch.setattr(IPython.display, "display",
+                        lambda *objs, **kwargs: shown.extend(objs) or _Handle(shown))
+    tlc.widgets.search_explorer(draw, "a guitar", interactive=True)
+    panel = next(w for w in shown if isinstance(w, widgets.VBox))
+    box, out = panel.children
+    assert isinstance(box, widgets.Text) and isinstance(out, widgets.Output)
+    box.value = "a red car"
+    assert shown[-1].axes[0].get_title() == "a red car"  # the handle's update
+    count = len(shown)
+    with pytest.raises(ValueError, match="type a few words"):  # outside a kernel it raises;
+        box.value = " "                                       # in one, the Output shows it
+    assert len(shown) == count  # no figure update for a failed query

@@ -79,6 +79,20 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
+def _live_widgets(interactive: bool | None):
+    """``(ipywidgets, display)`` when an explorer should add controls, else ``None``: not
+    in a live kernel (``interactive=None`` detects it), or no ipywidgets installed (then the
+    static figure is all there is)."""
+    if not (_in_kernel() if interactive is None else interactive):
+        return None
+    try:
+        import ipywidgets
+        from IPython.display import display
+    except ImportError:
+        return None
+    return ipywidgets, display
+
+
 def neighbour_explorer(query_features, gallery_features, query_images, gallery_images, *,
                        query: int = 0, k: int = 5, query_labels=None, gallery_labels=None,
                        classes: Sequence[str] | None = None, max_k: int = 10,
@@ -98,15 +112,9 @@ def neighbour_explorer(query_features, gallery_features, query_images, gallery_i
                                gallery_labels=gallery_labels, classes=classes)
 
     fig = draw(query, k)
-    if interactive is None:
-        interactive = _in_kernel()
-    if not interactive:
+    if (live := _live_widgets(interactive)) is None:
         return fig
-    try:
-        import ipywidgets as widgets
-        from IPython.display import display
-    except ImportError:  # no widgets: the static figure is all there is
-        return fig
+    widgets, display = live
     options = [(f"#{i} {_name(query_labels, classes, i)}".strip(), i)
                for i in range(len(query_features))]
     pick = widgets.Dropdown(options=options, value=query, description="query")
@@ -162,15 +170,9 @@ def finetune_explorer(build_model, train_loader, val_loader, *, num_blocks: int 
         return history, fig
 
     history, fig = train(num_blocks, lr)
-    if interactive is None:
-        interactive = _in_kernel()
-    if not interactive:
+    if (live := _live_widgets(interactive)) is None:
         return history, fig
-    try:
-        import ipywidgets as widgets
-        from IPython.display import display
-    except ImportError:  # no widgets: the static figure is all there is
-        return history, fig
+    widgets, display = live
     blocks = widgets.IntSlider(value=num_blocks, min=0, max=max_blocks, description="blocks")
     options = sorted({*lrs, lr})
     rate = widgets.SelectionSlider(options=[(f"{v:g}", v) for v in options], value=lr,
@@ -213,15 +215,9 @@ def search_explorer(draw, query: str, *, interactive: bool | None = None):
         The figure of ``query``.
     """
     fig = draw(query)
-    if interactive is None:
-        interactive = _in_kernel()
-    if not interactive:
+    if (live := _live_widgets(interactive)) is None:
         return fig
-    try:
-        import ipywidgets as widgets
-        from IPython.display import display
-    except ImportError:  # no widgets: the static figure is all there is
-        return fig
+    widgets, display = live
     box = widgets.Text(value=query, description="query", continuous_update=False,
                        placeholder="a few words, then Enter")
     out = widgets.Output()
