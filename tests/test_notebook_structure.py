@@ -19,6 +19,10 @@ def _cells(path):
     return [(c["cell_type"], "".join(c["source"]), c) for c in cells]
 
 
+def _source(cell) -> str:
+    return "".join(cell["source"])
+
+
 _CLAIM_CALLS = {"check", "at_least", "at_most"}
 
 
@@ -80,6 +84,13 @@ def test_solutions_are_tagged_and_collapsed(path):
     solutions = [c for _, _, c in _cells(path) if "solution" in c["metadata"].get("tags", [])]
     assert solutions, f"{path.name} has no solution cells"
     assert all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions)
+    # Run All skips them (the %%solution magic); the tests run them.
+    first_lines = {_source(c).split("\n", 1)[0] for c in solutions}
+    assert first_lines == {"%%solution"}, f"{path.name}: solution cells start {first_lines}"
+    others = [c for _, _, c in _cells(path) if c["cell_type"] == "code"
+              and "solution" not in c["metadata"].get("tags", [])
+              and "%%solution" in _source(c)]
+    assert not others, f"{path.name}: a %%solution cell is not tagged 'solution'"
 
 
 def test_badges_and_setup_cells_agree_with_the_skeleton():

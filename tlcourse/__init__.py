@@ -34,6 +34,8 @@ from tlcourse import (
 from tlcourse.env import get_device, seed_everything, setup
 from tlcourse.profiles import get_profile
 
+exercises.solutions.register()  # %%solution in a notebook's kernel; nothing outside IPython
+
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
            "crossmodal", "data", "exercises", "features", "fewshot", "get_device", "get_profile",
            "io", "models", "multitask", "plot", "profiles", "regularize", "schedules",
