@@ -22,6 +22,12 @@ worth making where its margin is large against that noise. ``benchmarks/sweep.py
 every notebook under several seeds and two CPU kernel sets and reports the smallest margin
 of each claim (``benchmarks/CLAIMS.md``).
 
+A **rehearsal** of the full profile (``TLCOURSE_REHEARSAL=1``, set only by
+``tests/test_rehearsal.py``) runs every notebook on stand-in files with random weights, which
+prove nothing: claims are then evaluated, recorded and shown (marked ``rehearsal``), never
+enforced, and the download code accepts the stand-ins without checksums and downloads nothing.
+:func:`rehearsal` is the one place that switch is read.
+
 Example:
     >>> import tlcourse as tlc
     >>> tlc.claims.record(acc=0.91)
@@ -38,10 +44,14 @@ import math
 import numbers
 import os
 
-__all__ = ["MIME", "ClaimFailed", "at_least", "at_most", "check", "describe", "emit",
-           "record", "recorded", "reset"]
+__all__ = ["MIME", "REHEARSAL_ENV", "ClaimFailed", "at_least", "at_most", "check", "describe",
+           "emit", "record", "recorded", "rehearsal", "reset"]
 
 MIME = "application/vnd.tlcourse+json"
+#: the switch of a full-profile rehearsal on stand-in files (see :func:`rehearsal`)
+REHEARSAL_ENV = "TLCOURSE_REHEARSAL"
+REHEARSAL_NOTE = ("REHEARSAL: stand-in data and random weights; the numbers and claims of this "
+                  "run are not results")
 
 _metrics: dict[str, float] = {}
 _claims: list[dict] = []
@@ -49,6 +59,16 @@ _claims: list[dict] = []
 
 class ClaimFailed(AssertionError):
     """A lesson's claim did not hold in this run."""
+
+
+def rehearsal() -> bool:
+    """True in a rehearsal of the full profile (``TLCOURSE_REHEARSAL=1``): stand-in files,
+    random weights, claims recorded but not enforced, nothing downloaded, no checksums."""
+    value = os.environ.get(REHEARSAL_ENV, "")
+    if value not in ("", "0", "1"):
+        raise ValueError(f"{REHEARSAL_ENV}={value!r}: set it to 1 (a rehearsal on stand-in "
+                         "files) or leave it unset")
+    return value == "1"
 
 
 def _number(name: str, value) -> float | int | str:
@@ -109,11 +129,16 @@ def describe(claim: dict) -> str:
 
 
 def _state(claim: dict) -> None:
-    """Record, show and enforce one claim."""
+    """Record, show and enforce one claim (a rehearsal records and shows it only)."""
+    if rehearsal():
+        claim["rehearsal"] = True
     _claims.append(claim)
     line = f"claim {'held' if claim['held'] else 'FAILED'}: {claim['text']}{describe(claim)}"
+    if rehearsal():
+        line = f"[rehearsal, not enforced] {line}"
     emit({"claim": claim}, line)
-    if not claim["held"] and os.environ.get("TLCOURSE_CLAIMS", "enforce") != "record":
+    if (not claim["held"] and not rehearsal()
+            and os.environ.get("TLCOURSE_CLAIMS", "enforce") != "record"):
         raise ClaimFailed(line)
 
 

@@ -117,9 +117,14 @@ class Environment:
     gpu_name: str | None = None
     gpu_memory_gb: float | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    #: a rehearsal of the full profile on stand-in files (see :func:`tlcourse.claims.rehearsal`)
+    rehearsal: bool = False
 
     def report(self) -> str:
-        lines = [f"device      : {self.device.type}"]
+        from tlcourse.claims import REHEARSAL_NOTE
+
+        lines = [REHEARSAL_NOTE] if self.rehearsal else []
+        lines.append(f"device      : {self.device.type}")
         if self.gpu_name:
             lines.append(f"GPU         : {self.gpu_name} ({self.gpu_memory_gb:.1f} GB)")
         lines += [
@@ -157,6 +162,7 @@ def setup(profile: str = "auto", seed: int = 0, device: str | None = None,
     Returns:
         An :class:`Environment`; ``env.device`` is what the lesson passes to helpers.
     """
+    from tlcourse.claims import rehearsal
     from tlcourse.profiles import resolve_name
 
     dev = get_device(device)
@@ -165,7 +171,7 @@ def setup(profile: str = "auto", seed: int = 0, device: str | None = None,
     threads = set_threads()
     speed_flags(dev)
     env = Environment(device=dev, profile=name, seed=seed, colab=is_colab(),
-                      num_threads=threads, versions=_versions())
+                      num_threads=threads, versions=_versions(), rehearsal=rehearsal())
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
         env.gpu_name, env.gpu_memory_gb = props.name, props.total_memory / 1024**3
@@ -173,5 +179,6 @@ def setup(profile: str = "auto", seed: int = 0, device: str | None = None,
         from tlcourse.claims import emit
 
         emit({"environment": {"device": dev.type, "gpu": env.gpu_name, "profile": name,
-                              "seed": seed, "versions": env.versions}}, env.report())
+                              "seed": seed, "versions": env.versions,
+                              "rehearsal": env.rehearsal}}, env.report())
     return env

@@ -2,7 +2,9 @@
 
 ``run_course`` writes every executed notebook into ``runs/<timestamp>/`` (and points
 ``runs/latest`` at it) with ``report.json``, ``report.md`` and ``report.html``: per
-notebook its profile, device, wall time, status, recorded metrics and claims.
+notebook its profile, device, wall time, status, recorded metrics and claims. A rehearsal
+of the full profile on stand-in files (``TLCOURSE_REHEARSAL=1``) is marked as one in every
+entry, at the top of the report and in its title, so that it is never read as a result.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tlcourse.claims import MIME, describe
+from tlcourse.claims import MIME, REHEARSAL_NOTE, describe, rehearsal
 
 __all__ = ["find_notebooks", "read_outputs", "run_course", "run_notebook", "write_reports"]
 
@@ -89,7 +91,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
                                                                 "environment": {}}
     env = outputs["environment"]
     return {"name": path.stem, "profile": env.get("profile"), "device": env.get("device"),
-            "gpu": env.get("gpu"), "wall_seconds": round(seconds, 1), "status": status,
+            "gpu": env.get("gpu"), "rehearsal": bool(env.get("rehearsal", rehearsal())),
+            "wall_seconds": round(seconds, 1), "status": status,
             "error": error, "metrics": outputs["metrics"], "claims": outputs["claims"],
             "output": out_path.name}
 
@@ -126,7 +129,8 @@ def run_course(notebooks: list[Path], runs_dir: str | Path = "runs", profile: st
 def write_reports(out_dir: Path, entries: list[dict]) -> None:
     """``report.json``, ``report.md`` and ``report.html`` for a run's entries."""
     report = {"created": dt.datetime.now().isoformat(timespec="seconds"),
-              "ok": all(e["status"] == "ok" for e in entries), "notebooks": entries}
+              "ok": all(e["status"] == "ok" for e in entries),
+              "rehearsal": any(e.get("rehearsal") for e in entries), "notebooks": entries}
     tmp = out_dir / ".report.json.tmp"
     tmp.write_text(json.dumps(report, indent=2))
     os.replace(tmp, out_dir / "report.json")
@@ -139,7 +143,11 @@ def _claims_text(entry: dict) -> str:
 
 
 def _markdown(report: dict) -> str:
-    lines = [f"# Course run, {report['created']}", "",
+    title = "Rehearsal (not results)" if report.get("rehearsal") else "Course run"
+    lines = [f"# {title}, {report['created']}", ""]
+    if report.get("rehearsal"):
+        lines += [f"**{REHEARSAL_NOTE}.**", ""]
+    lines += [
              "| notebook | profile | device | seconds | status | claims held |",
              "|---|---|---|---:|---|---:|"]
     lines += [f"| {e['name']} | {e['profile']} | {e['device']} | {e['wall_seconds']} | "
@@ -156,6 +164,8 @@ def _markdown(report: dict) -> str:
 
 def _html(report: dict) -> str:
     esc = html.escape
+    title = "Rehearsal (not results)" if report.get("rehearsal") else "Course run"
+    note = f"<p><b>{esc(REHEARSAL_NOTE)}.</b></p>" if report.get("rehearsal") else ""
     rows = "".join(
         f"<tr><td>{esc(e['name'])}</td><td>{esc(str(e['profile']))}</td>"
         f"<td>{esc(str(e['device']))}</td><td>{e['wall_seconds']}</td>"
@@ -168,6 +178,6 @@ def _html(report: dict) -> str:
                   f"{esc(describe(c))}</li>" for c in e["claims"]) + "</ul>"
         for e in report["notebooks"])
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tlcourse run</title>"
-            f"</head><body><h1>Course run, {esc(report['created'])}</h1><table border='1'>"
+            f"</head><body><h1>{title}, {esc(report['created'])}</h1>{note}<table border='1'>"
             "<tr><th>notebook</th><th>profile</th><th>device</th><th>seconds</th>"
             f"<th>status</th><th>claims held</th></tr>{rows}</table>{details}</body></html>\n")

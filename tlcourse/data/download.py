@@ -3,6 +3,10 @@
 A file is fetched to a temporary name next to its destination, its SHA-256 checked, and
 only then renamed into place, so an interrupted download never leaves a file that a later
 run would trust.
+
+In a rehearsal of the full profile (:func:`tlcourse.claims.rehearsal`) nothing is downloaded:
+the stand-in files written into the cache are used as they are, without their checksums, and a
+missing one is an error.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from tlcourse.claims import rehearsal
 from tlcourse.progress import progress_bar
 
 __all__ = ["AssetMissingError", "ChecksumError", "cache_dir", "download", "md5_file",
-           "network_available", "sha256_file"]
+           "network_available", "rehearsal_file", "sha256_file"]
 
 FETCH_HINT = "Run `tlcourse fetch --profile full` on a machine with a network"
 
@@ -62,13 +67,23 @@ def _matches(path: Path, sha256: str | None, md5: str | None = None) -> bool:
             and (md5 is None or md5_file(path) == md5.lower()))
 
 
+def rehearsal_file(path: str | os.PathLike, name: str) -> Path:
+    """In a rehearsal: ``path`` if a stand-in is there (its checksum is not checked), else an
+    :class:`AssetMissingError`; a rehearsal never downloads."""
+    path = Path(path)
+    if not path.exists():
+        raise AssetMissingError(f"rehearsal: the stand-in for {name} is missing ({path}); a "
+                                "rehearsal never downloads (TLCOURSE_REHEARSAL=1)")
+    return path
+
+
 def network_available(url: str, timeout: float = 3.0) -> bool:
     """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds
     (name lookup included)."""
     parts = urllib.parse.urlparse(url)
     if parts.scheme == "file":
         return True
-    if os.environ.get("TLCOURSE_OFFLINE") == "1":
+    if os.environ.get("TLCOURSE_OFFLINE") == "1" or rehearsal():
         return False
     port = parts.port or (443 if parts.scheme == "https" else 80)
     # The connection's timeout does not cover the name lookup, which can hang for much
@@ -89,7 +104,8 @@ def network_available(url: str, timeout: float = 3.0) -> bool:
 
 
 def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
-             md5: str | None = None, name: str | None = None, timeout: float = 30.0, progress: bool = True) -> Path:
+             md5: str | None = None, name: str | None = None, timeout: float = 30.0,
+             progress: bool = True) -> Path:
     """Fetch ``url`` to ``dest`` unless a file with the right checksum is already there.
 
     Args:
@@ -107,6 +123,8 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None = None, *,
     """
     dest = Path(dest)
     name = name or dest.name
+    if rehearsal():
+        return rehearsal_file(dest, name)
     if dest.exists():
         if _matches(dest, sha256, md5):
             return dest

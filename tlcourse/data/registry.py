@@ -8,15 +8,18 @@ the ``full`` profile's sets come from torchvision and are downloaded once into t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tlcourse.claims import rehearsal
 from tlcourse.data.arrays import ArrayDataset, stratified_split
 from tlcourse.data.download import FETCH_HINT, AssetMissingError, cache_dir, network_available
 from tlcourse.data.download import sha256_file as _sha256
@@ -142,6 +145,22 @@ def _uci_digits(split, transform, download):
                   "uci_digits")
 
 
+@contextlib.contextmanager
+def _stand_ins_accepted(cls):
+    """In a rehearsal only: torchvision's MD5 checks of ``cls``'s files pass for any file that
+    exists (stand-ins in the real layout cannot have the real checksums)."""
+    module = sys.modules[cls.__module__]
+    real = getattr(module, "check_integrity", None)
+    if real is None:
+        yield
+        return
+    module.check_integrity = lambda fpath, md5=None: os.path.isfile(fpath)
+    try:
+        yield
+    finally:
+        module.check_integrity = real
+
+
 def _torchvision(cls_name: str, split_arg: Callable[[str], dict]):
     def build(split, transform, download):
         import torchvision.datasets as tvd
@@ -150,8 +169,13 @@ def _torchvision(cls_name: str, split_arg: Callable[[str], dict]):
         root = cache_dir() / "datasets"
         kwargs = split_arg(split) | {"transform": transform}
         try:
-            dataset = cls(str(root), download=False, **kwargs)
+            with _stand_ins_accepted(cls) if rehearsal() else contextlib.nullcontext():
+                dataset = cls(str(root), download=False, **kwargs)
         except (RuntimeError, FileNotFoundError) as err:
+            if rehearsal():
+                raise AssetMissingError(f"rehearsal: the stand-in for {cls_name} ({split}) is "
+                                        f"missing or unreadable in {root} ({err}); a rehearsal "
+                                        "never downloads") from err
             if not download:
                 raise AssetMissingError(f"dataset {cls_name} ({split}) is not in the cache "
                                         f"{root}. {FETCH_HINT}.") from err
