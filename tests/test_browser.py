@@ -31,6 +31,8 @@ from pathlib import Path
 
 import pytest
 
+from tlcourse.exercises import solutions
+
 pytestmark = [pytest.mark.browser, pytest.mark.notebooks]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,6 +93,7 @@ def jupyter_lab(root_dir: Path, work: Path):
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
     env.pop("JUPYTER_PATH", None)
     env.pop("JUPYTER_TOKEN", None)
+    env.pop(solutions.ENV_VAR, None)  # a learner's kernel: Run All skips the solutions
     _write_settings(work / "settings")
     options = ["--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root_dir}",
@@ -259,6 +262,19 @@ def _check_notebook_01(page, url: str, path: Path, num_code_cells: int, tmp_path
     assert not saved_errors, saved_errors
     not_run = [i for i, cell in enumerate(saved) if not cell["execution_count"]]
     assert not not_run, f"code cells {not_run} have no execution count in the saved file"
+
+    # Run All did not run the worked solutions: each says so, and the exercise above it
+    # keeps its own feedback.
+    def stream(cell):
+        texts = [out.get("text", "") for out in cell["outputs"] if out["output_type"] == "stream"]
+        return "".join(t if isinstance(t, str) else "".join(t) for t in texts)
+
+    sols = [i for i, cell in enumerate(saved) if "solution" in cell["metadata"].get("tags", [])]
+    assert sols, "notebook 01 has no solution cells"
+    shown = {i: stream(saved[i]).strip() for i in sols}
+    assert all(text == solutions.SKIPPED for text in shown.values()), shown
+    assert all("Not yet" in stream(saved[i - 1]) for i in sols), [stream(saved[i - 1])
+                                                                   for i in sols]
 
     # Progress bars are tqdm widgets (a bar element), not tqdm's text fallback.
     bars = page.locator(".jp-OutputArea .widget-hprogress .progress-bar")
