@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
+from tlcourse import distributed
 from tlcourse.accel import _autocast, _move, amp_dtype, retry_with_smaller_batches
 from tlcourse.data.arrays import ArrayDataset, targets_of
 from tlcourse.data.download import cache_dir
@@ -232,7 +233,9 @@ def extract(model: nn.Module, dataset, *, device: torch.device | str | None = No
         amp: ``"auto"``: mixed precision on CUDA (bf16, else fp16), float32 elsewhere.
 
     On a miss the model is moved to ``device`` in channels_last memory format (and stays
-    so), run in eval mode, and put back in the train/eval mode it had.
+    so), run in eval mode, and put back in the train/eval mode it had. Under ``torchrun``
+    each process extracts a slice of the dataset, every process gets all the features, and
+    rank 0 alone writes the cache (:mod:`tlcourse.distributed`).
 
     Returns:
         ``(features, targets)``: features ``(N, D)`` float32 on the CPU (or a dict
@@ -241,25 +244,37 @@ def extract(model: nn.Module, dataset, *, device: torch.device | str | None = No
     start, layers = time.perf_counter(), _layer_list(model, layer)
     many = not (layer is None or isinstance(layer, str)) or layer == "all"
     dev = get_device(None if device is None else str(device))
+    spread = distributed.init(dev)  # under torchrun: join the process group
+    dev = distributed.device_for_rank(dev)
     dtype = amp_dtype(dev, amp)
+    world = distributed.world_size()
+    sliced = spread and 1 < world <= len(dataset)  # each process a slice of the dataset
 
     def build() -> dict:
         t0 = time.perf_counter()
         was_training = model.training
         model.to(dev, memory_format=torch.channels_last).eval()
         size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cpu"])
-        loader = make_loader(dataset, size, device=dev)
+        part = Subset(dataset, range(distributed.rank(), len(dataset), world)) if sliced \
+            else dataset
+        loader = make_loader(part, size, device=dev)
         try:
             (feats, targets), _ = retry_with_smaller_batches(
-                lambda batches: _run(model, batches, dev, layers, dtype, progress), loader,
-                "extracting features")
+                lambda batches: _run(model, batches, dev, layers, dtype,
+                                     progress and distributed.is_main()),
+                loader, "extracting features")
         finally:
             model.train(was_training)
-        return {"features": {name: torch.cat(f) for name, f in feats.items()},
-                "targets": torch.cat(targets), "seconds": time.perf_counter() - t0}
+        value = ({name: torch.cat(f) for name, f in feats.items()}, torch.cat(targets))
+        if sliced:
+            value = distributed.gather_shards(value)
+        return {"features": value[0], "targets": value[1],
+                "seconds": time.perf_counter() - t0}
 
     key = extraction_key(model, dataset, layers, dtype)
-    if cache:
+    if cache and spread:
+        value, hit = distributed.cached(CACHE_KIND, key, build, folder)
+    elif cache:
         value, hit = cached(CACHE_KIND, key, build, folder)
     else:
         value, hit = build(), False

@@ -12,6 +12,10 @@ benchmarks/RESULTS.md) and, seeded, repeats exactly.
 penalty added to the loss (e.g. :class:`tlcourse.regularize.L2SP`), callbacks, and
 checkpoints written atomically each epoch that a later call resumes exactly
 (:mod:`tlcourse.checkpoint`).
+
+Under ``torchrun`` the same calls train on several processes (GPUs or machines) with
+``DistributedDataParallel``, with rank 0 alone drawing progress and writing checkpoints;
+see :mod:`tlcourse.distributed`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import torch
 from torch import nn
 
 from tlcourse import checkpoint as ckpt_lib
-from tlcourse import schedules
+from tlcourse import distributed, schedules
 from tlcourse.accel import (
     OutOfMemoryError,
     _autocast,
@@ -154,6 +158,14 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             gradients from the weighted per-task terms instead of one backward pass of their
             sum, e.g. :class:`tlcourse.multitask.PCGrad`. Not combined with ``penalty``.
 
+    Under ``torchrun`` (:mod:`tlcourse.distributed`) each process trains on its share of
+    every epoch (batches of ``train_loader``'s batch size each: the global batch is
+    ``world_size`` times larger) through ``DistributedDataParallel``; the history's
+    metrics are those of all processes together, and the same on every process. Progress,
+    the live plot and the checkpoint are rank 0's; every process resumes from the same file.
+    Out-of-memory retries are off (one process cannot halve its batches alone), and the set
+    of trainable parameters must not change during training (DDP fixes it at the start).
+
     Returns:
         A :class:`History` with ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``,
         ``lr`` (the largest group's) and ``seconds`` per epoch, plus what callbacks add.
@@ -176,6 +188,13 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
     if seed is not None:
         seed_everything(seed)
     device = get_device(device if device is None else str(device))
+    spread = distributed.init(device)  # under torchrun: join the process group
+    main = distributed.is_main()
+    if spread:
+        device = distributed.device_for_rank(device)
+        train_loader = distributed.shard_train_loader(train_loader)
+        if seed is not None and not main:  # other augmentations than rank 0's, repeatably
+            seed_everything(seed + distributed.rank())
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     params = [p for p in model.parameters() if p.requires_grad]
     if isinstance(task_weights, nn.Module):  # learned weights train with the model
@@ -194,19 +213,27 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     # The live plot goes last so the other callbacks' checkpoint names do not move.
     callbacks = [*callbacks, *([early_stopping] if early_stopping is not None else []),
-                 *([LivePlot()] if live_plot else [])]
+                 *([LivePlot()] if live_plot and main else [])]
     named = {f"{i}_{type(cb).__name__}": cb for i, cb in enumerate(callbacks)}
     named |= {k: v for k, v in (("task_weights", task_weights),
                                 ("task_gradients", task_gradients)) if hasattr(v, "state_dict")}
     generator = getattr(train_loader, "generator", None)
+    rank_states = distributed.RankRandomState(generator) if spread else None
+    if rank_states is not None:
+        named["rank_random_states"] = rank_states
     history, start_epoch = History(), 0
-    if resume and Path(checkpoint).exists():
+    if resume and _checkpoint_found(Path(checkpoint), spread):
         state = ckpt_lib.load_checkpoint(checkpoint, model=model, optimizer=optimizer,
                                          scheduler=scheduler, scaler=scaler, callbacks=named,
                                          generator=generator, map_location=device)
+        if rank_states is not None:
+            rank_states.restore()
         history.epochs, start_epoch = list(state["history"]), state["epoch"]
+    if spread:  # after resuming: DDP starts every process from rank 0's weights
+        trained = distributed.wrap(model, device)
+        forward = _Compiled(trained) if compile else (lambda inputs: _run(trained, inputs))
     bar = progress_bar(total=(num_epochs - start_epoch) * steps_per_epoch, desc=desc,
-                       disable=not progress, unit="batch", leave=True)
+                       disable=not (progress and main), unit="batch", leave=True)
 
     def train_epoch(epoch: int, loader) -> dict:
         model.train()
@@ -255,16 +282,20 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             total_penalty += torch.as_tensor(extra).detach().float() * n
             seen += n
             bar.update()
-        row = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen,
+        sums = [total_loss.item(), total_penalty.item(), seen]
+        if spread:  # the metrics of all processes' batches together
+            sums, tally = _sum_over_ranks(sums, tally)
+        row = {"epoch": epoch + 1, "train_loss": sums[0] / sums[2],
                **_accuracies(tally, "train_acc"),
                "lr": max(g["lr"] for g in optimizer.param_groups)}
         if penalty is not None:
-            row["penalty"] = total_penalty.item() / seen
+            row["penalty"] = sums[1] / sums[2]
         return row
 
     stop = early_stopping is not None and early_stopping.stopped
     buffers: dict[str, torch.Tensor] = {}  # pinned copies of the state, for OOM retries
     retry = device.type != "cpu" if oom_retry == "auto" else bool(oom_retry)
+    retry = retry and not spread
     try:
         for epoch in range(start_epoch, num_epochs):
             if stop:
@@ -275,6 +306,7 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
                                 buffers) if retry else None
             while True:
                 error = None
+                distributed.set_epoch(train_loader, epoch)  # each epoch its own shuffle
                 try:
                     row = train_epoch(epoch, train_loader)
                 except OutOfMemoryError as err:  # leaving the handler frees the batch
@@ -295,10 +327,14 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
             if checkpoint is not None:
-                ckpt_lib.save_checkpoint(checkpoint, model=model, epoch=epoch + 1,
-                                         optimizer=optimizer, scheduler=scheduler,
-                                         scaler=scaler, history=history.epochs,
-                                         callbacks=named, generator=generator)
+                if rank_states is not None:
+                    rank_states.gather()
+                if main:
+                    ckpt_lib.save_checkpoint(checkpoint, model=model, epoch=epoch + 1,
+                                             optimizer=optimizer, scheduler=scheduler,
+                                             scaler=scaler, history=history.epochs,
+                                             callbacks=named, generator=generator)
+                distributed.barrier()  # no process runs ahead of the file it would resume
             bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
                              if k.endswith(("loss", "acc"))})
     finally:
@@ -306,6 +342,28 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
     history.batch_size = getattr(train_loader, "batch_size", None)
     _call(callbacks, "on_fit_end", model, history)
     return history
+
+
+def _checkpoint_found(path: Path, spread: bool) -> bool:
+    """Whether to resume from ``path``; under torchrun every process must see it."""
+    found = path.exists()
+    seen_by = int(distributed.sum_across(torch.tensor([float(found)])).item()) if spread else 0
+    if spread and 0 < seen_by < distributed.world_size():
+        raise FileNotFoundError(
+            f"the checkpoint {path} exists for some processes and not for others (rank "
+            f"{distributed.rank()}: {'found' if found else 'missing'}). On several machines "
+            "put it on a file system they share, or copy it to each.")
+    return found
+
+
+def _sum_over_ranks(sums: list, tally: dict) -> tuple[list, dict]:
+    """``sums`` and the per-task ``tally`` of correct predictions, added over processes."""
+    tasks = sorted(tally)
+    flat = [*sums, *(float(v) for t in tasks for v in tally[t])]
+    total = distributed.sum_across(torch.tensor(flat, dtype=torch.float64)).tolist()
+    pairs = total[len(sums):]
+    return total[:len(sums)], {t: (int(pairs[2 * i]), int(pairs[2 * i + 1]))
+                               for i, t in enumerate(tasks)}
 
 
 def _predict_once(model, loader, device, dtype, use_cl):
@@ -363,6 +421,13 @@ def _accuracies(tally: dict, key: str) -> dict[str, float]:
 def _predict(model, loader, device, dtype, use_cl):
     """Logits, targets and the loader used (smaller batches if CUDA ran out of memory)."""
     _prepare(model, device, use_cl).eval()
+    shard = distributed.shard_eval_loader(loader)
+    if shard is not None:  # under torchrun: each process its slice, then all of them
+        (logits, targets), _ = retry_with_smaller_batches(
+            lambda batches: _predict_once(model, batches, device, dtype, use_cl), shard,
+            "predicting")
+        logits, targets = distributed.gather_shards((logits, targets))
+        return logits, targets, loader
     (logits, targets), loader = retry_with_smaller_batches(
         lambda batches: _predict_once(model, batches, device, dtype, use_cl), loader,
         "predicting")
@@ -386,9 +451,12 @@ def predict(model: nn.Module, loader, *, device: torch.device | str | None = Non
 
     They are ordinary tensors (not inference-mode ones), so they can feed a training step,
     e.g. a linear head fitted on extracted features. If CUDA runs out of memory the batch
-    size is halved (with a warning) and the pass starts again.
+    size is halved (with a warning) and the pass starts again. Under ``torchrun`` each
+    process predicts a slice of the data and every process gets all of the results.
     """
     device = get_device(device if device is None else str(device))
+    if distributed.init(device):
+        device = distributed.device_for_rank(device)
     logits, targets, _ = _predict(model, loader, device, amp_dtype(device, amp),
                                   _use_channels_last(device, channels_last))
     return logits, targets
