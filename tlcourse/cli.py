@@ -88,35 +88,43 @@ def _cmd_doctor(args) -> int:
     return 0 if ok else 1
 
 
+def _size(size: int) -> str:
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
 def _cmd_fetch(args) -> int:
-    from tlcourse.data import DATASETS, cache_dir
-    from tlcourse.models import load_backbone
-    from tlcourse.profiles import get_profile
+    from tlcourse.data import cache_dir
+    from tlcourse.data.assets import profile_assets, verify
+    from tlcourse.profiles import resolve_name
 
-    profile = get_profile(args.profile)
-    print(f"fetching the {profile.name} profile's assets into {cache_dir()}")
-    for name in profile.backbones:
-        load_backbone(name, pretrained=True)
-        print(f"  backbone {name}: ok")
-    from tlcourse.text.encoder import encoder_path
-
-    print(f"  text encoder {profile.text_encoder}: {encoder_path(profile.text_encoder)}")
-    for role, name in profile.datasets.items():
-        if role == "text":
-            from tlcourse.text import load_text
-
-            for split in ("train", "test"):
-                print(f"  text {name} ({split}): {len(load_text(name, split))} sentences")
-            continue
-        spec = DATASETS.get(name)
-        if spec is None:
-            continue  # photos ship with scikit-image
-        for split in spec.splits:
-            if split == "all" and len(spec.splits) > 1:
-                continue
-            dataset = spec.build(split, None, True)
-            print(f"  dataset {name} ({role}, {split}): {len(dataset)} items")
-    return 0
+    name = resolve_name(args.profile)
+    assets = profile_assets(name)
+    todo = [a for a in assets if a.downloads and not a.cached()]
+    print(f"the {name} profile's assets (cache: {cache_dir()}):")
+    for asset in assets:
+        state = ("ships with the course" if not asset.downloads else
+                 "in the cache" if asset not in todo else f"to download, {_size(asset.size)}")
+        print(f"  {asset.name:40s} {state}")
+    total = sum(a.size for a in todo)
+    print(f"to download: {len(todo)} asset(s), about {_size(total)}")
+    if args.dry_run:
+        return 0
+    for asset in todo:
+        print(f"downloading {asset.name} ({_size(asset.size)}) ...", flush=True)
+        asset.fetch()
+    print("checksums:")
+    failed = 0
+    for asset in assets:
+        problems = verify(asset)
+        failed += bool(problems)
+        checked = ("checksums match" if any(alg for _, alg, _ in asset.files())
+                   else "present (no published checksum to check)")
+        print(f"  [{'FAIL' if problems else ' ok '}] {asset.name}: "
+              + ("; ".join(problems) if problems else checked))
+    if failed:
+        print(f"{failed} asset(s) failed their checks: delete the files named above and run "
+              f"`tlcourse fetch --profile {name}` again.")
+    return 1 if failed else 0
 
 
 def _cmd_student(args) -> int:
@@ -154,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check this machine for the course")
     doctor.add_argument("--profile", default="auto")
     doctor.set_defaults(func=_cmd_doctor)
-    fetch = sub.add_parser("fetch", help="pre-download a profile's assets into the cache")
+    fetch = sub.add_parser("fetch", help="pre-download a profile's assets into the cache: "
+                           "sizes first, then the downloads, then every checksum")
     fetch.add_argument("--profile", default="full")
+    fetch.add_argument("--dry-run", action="store_true",
+                       help="only list the assets, what is cached and what a fetch would download")
     fetch.set_defaults(func=_cmd_fetch)
     student = sub.add_parser("student", help="write learner copies without the solutions")
     student.add_argument("outdir", help="folder for the copies")
