@@ -38,22 +38,24 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 
+# "core" is what the course's commands need: the package plus the tools that run notebooks
+# headless (the `course` extra: papermill). Colab's setup cell installs the package alone.
 $(VENV)/.installed-core: pyproject.toml | $(PY)
-	$(PIP) -e .
+	$(PIP) -e ".[course]"
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PIP) -e ".[dev]"
+	$(PIP) -e ".[course,dev]"
 	touch $@ $(VENV)/.installed-core
 
 $(VENV)/.installed-lab: pyproject.toml | $(PY)
-	$(PIP) -e ".[lab]"
+	$(PIP) -e ".[course,lab]"
 	touch $@ $(VENV)/.installed-core
 
 # JupyterLab and Playwright for tests/test_browser.py (Playwright drives Debian's chromium;
 # it downloads no browser of its own).
 $(VENV)/.installed-browser: pyproject.toml | $(PY)
-	$(PIP) -e ".[lab,browser]"
+	$(PIP) -e ".[course,lab,browser]"
 	touch $@ $(VENV)/.installed-lab $(VENV)/.installed-core
 
 # Debian's chromium for the browser test, installed where it is missing and we are root with

@@ -72,7 +72,12 @@ def _kernel_manager_class(socket_dir: str | None = None):
 def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
                  kernel_name: str | None = None, timeout: int = 1800) -> dict:
     """Execute one notebook into ``out_dir``; return its report entry."""
-    import papermill
+    try:
+        import papermill
+    except ImportError as err:  # the `course` extra; Colab's setup cell installs without it
+        raise ImportError("running notebooks headless needs papermill (the `course` extra): "
+                          "pip install -e '.[course]', or `make course`, which installs it"
+                          ) from err
 
     out_path = out_dir / path.name
     start = time.perf_counter()

@@ -9,10 +9,18 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["REPO_URL", "badge", "setup_cell", "sync"]
+__all__ = ["COLAB_DIR", "COLAB_INSTALL", "REPO_URL", "badge", "setup_cell", "sync"]
 
 #: The course repository: the ONE place its address is written.
 REPO_URL = "https://github.com/tlcourse/tlcourse"
+
+#: Where the setup cell clones the course on Colab.
+COLAB_DIR = "/content/tlcourse"
+
+#: What the setup cell gives ``%pip install`` on Colab: the course alone, no extras, so pip
+#: adds only what Colab lacks and keeps Colab's own torch, ipywidgets and kernel packages
+#: (tests/test_colab_install.py resolves exactly this against Colab's package list).
+COLAB_INSTALL = f"-e {COLAB_DIR}"
 
 
 def badge(notebook_name: str) -> str:
@@ -29,10 +37,10 @@ def setup_cell() -> str:
 import sys
 
 if "google.colab" in sys.modules:
-    !git clone -q --depth 1 {REPO_URL} /content/tlcourse
-    %pip install -q -e /content/tlcourse
-    sys.path.insert(0, "/content/tlcourse")  # the new install, without a restart
-    %cd /content/tlcourse/notebooks
+    !git clone -q --depth 1 {REPO_URL} {COLAB_DIR}
+    %pip install -q {COLAB_INSTALL}
+    sys.path.insert(0, "{COLAB_DIR}")  # the new install, without a restart
+    %cd {COLAB_DIR}/notebooks
 
 import tlcourse as tlc'''
 
