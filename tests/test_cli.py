@@ -18,9 +18,11 @@ def test_fetch_offline_profile_needs_no_network(capsys, monkeypatch):
     monkeypatch.setenv("TLCOURSE_OFFLINE", "1")
     assert main(["fetch", "--profile", "offline"]) == 0
     out = capsys.readouterr().out
-    assert "backbone efficientnet_lite0: ok" in out and "dataset clipart" in out
-    assert "text tweets (test): 826 sentences" in out
-    assert "text encoder all-MiniLM-L6-v2: " in out
+    assert "to download: 0 asset(s)" in out
+    assert "[ ok ] weights efficientnet_lite0: present" in out
+    assert "[ ok ] embedded clipart: checksums match" in out        # data/SHA256SUMS
+    assert "[ ok ] embedded vader: checksums match" in out          # the tweets
+    assert "[ ok ] encoder all-MiniLM-L6-v2: present" in out and "[FAIL]" not in out
 
 
 def test_fetch_full_profile_without_network_says_what_to_do(capsys, monkeypatch, tmp_path):
