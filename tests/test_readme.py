@@ -27,7 +27,7 @@ def test_tables_are_filled_from_the_report(readme, tmp_path):
     text = readme.read_text()
     assert "| 00 | [Setup and orientation: what transfer learning is](notebooks/00_setup.ipynb)" \
         in text
-    assert "| 12 s | not measured |" in text
+    assert "| 12 s | ~40 s (est.) |" in text  # no GPU run: the T4 estimate, marked
     assert "| 00_setup | offline | cpu | ok | 1/1 | acc 0.912 |" in text
     assert not update_readme(readme, NOTEBOOKS, tmp_path / "report.json")  # idempotent
 
@@ -74,3 +74,32 @@ def test_key_metrics_named_by_a_notebook_come_first_and_missing_ones_are_left_ou
     assert ("| 05_capstone | offline | cpu | ok | 0/0 | backbone efficientnet_lite0, "
             "chosen fine-tuning, test_acc 0.829 |") in text
     assert "| 00_setup | offline | cpu | ok | 0/0 | a 1, b 2, c 3, d 4 |" in text  # none named
+
+
+def test_a_gpu_run_replaces_the_t4_estimate(readme, tmp_path):
+    gpu = {"created": "x", "notebooks": [
+        {"name": "00_setup", "wall_seconds": 95.0, "status": "ok"},
+        {"name": "01_feature_extraction", "wall_seconds": 5.0, "status": "failed"}]}
+    (tmp_path / "gpu.json").write_text(json.dumps(gpu))
+    (tmp_path / "estimate.json").write_text(json.dumps({"seconds": {
+        "00_setup": 40, "01_feature_extraction": 218, "02_fine_tuning": 851}}))
+    update_readme(readme, NOTEBOOKS, tmp_path / "missing.json", tmp_path / "gpu.json",
+                  gpu_estimate_path=tmp_path / "estimate.json")
+    rows = {line.split(" | ")[0]: line for line in readme.read_text().splitlines()
+            if line.startswith("| 0")}
+    assert rows["| 00"].endswith("| not measured | 1.6 min |")      # measured on a GPU
+    assert rows["| 01"].endswith("| not measured | failed |")
+    assert rows["| 02"].endswith("| not measured | ~14.2 min (est.) |")
+    assert rows["| 03"].endswith("| not measured | not measured |")  # neither
+
+
+def test_the_readme_shows_the_committed_t4_estimates():
+    # The README's table is what `tlcourse readme` writes from benchmarks/t4_estimate.json.
+    estimate = json.loads((ROOT / "benchmarks" / "t4_estimate.json").read_text())["seconds"]
+    text = (ROOT / "README.md").read_text()
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        row = next(line for line in text.splitlines()
+                   if line.startswith(f"| {path.stem[:2]} | [") and path.name in line)
+        seconds = estimate[path.stem]
+        shown = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+        assert row.endswith(f"| ~{shown} (est.) |"), row

@@ -3,6 +3,9 @@
 The README holds two generated blocks between HTML comments (``<!-- notebooks:start -->``
 ... ``<!-- notebooks:end -->`` and the same for ``results``); ``tlcourse readme`` rewrites
 them from the notebooks and ``runs/latest/report.json``, so they are never typed by hand.
+The "full, GPU" column shows a measured time from a GPU run's report where there is one,
+else the T4 estimate of ``benchmarks/t4_estimate.json`` (``python -m
+benchmarks.estimate_t4``), marked "(est.)".
 """
 
 from __future__ import annotations
@@ -31,12 +34,23 @@ def _minutes(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def notebook_rows(folder: Path, report: dict | None, gpu_report: dict | None = None) -> list[str]:
-    """Markdown rows: number, linked title, what you learn, offline CPU time, GPU time."""
+def _gpu_time(run: dict, estimate: float | None) -> str:
+    """A measured GPU time (or "failed"), else the estimate marked as one."""
+    if run:
+        return _minutes(run.get("wall_seconds")) if run.get("status") == "ok" else "failed"
+    return f"~{_minutes(estimate)} (est.)" if estimate is not None else "not measured"
+
+
+def notebook_rows(folder: Path, report: dict | None, gpu_report: dict | None = None,
+                  gpu_estimate: dict | None = None) -> list[str]:
+    """Markdown rows: number, linked title, what you learn, offline CPU time, GPU time.
+
+    ``gpu_estimate``: notebook name -> estimated seconds on a T4, for the notebooks that
+    ``gpu_report`` did not run."""
     def by_name(rep):
         return {e["name"]: e for e in (rep or {}).get("notebooks", [])}
 
-    cpu, gpu = by_name(report), by_name(gpu_report)
+    cpu, gpu, estimate = by_name(report), by_name(gpu_report), gpu_estimate or {}
     rows = ["| # | notebook | what you learn | offline, CPU | full, GPU |",
             "|---|---|---|---:|---:|"]
     for path in find_notebooks(folder):
@@ -44,7 +58,7 @@ def notebook_rows(folder: Path, report: dict | None, gpu_report: dict | None = N
         run = cpu.get(path.stem, {})
         cpu_time = _minutes(run.get("wall_seconds")) if run.get("status") == "ok" else (
             "failed" if run else "not measured")
-        gpu_time = _minutes(gpu.get(path.stem, {}).get("wall_seconds")) if gpu else "not measured"
+        gpu_time = _gpu_time(gpu.get(path.stem, {}), estimate.get(path.stem))
         rows.append(f"| {path.stem[:2]} | [{title}](notebooks/{path.name}) | {goal} | "
                     f"{cpu_time} | {gpu_time} |")
     return rows
@@ -105,9 +119,10 @@ def schedule_rows(folder: Path, report: dict | None, start: str = "09:00",
 
 
 def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = None,
-                  blocks: tuple[str, ...] = ("notebooks", "results", "schedule")) -> dict:
+                  blocks: tuple[str, ...] = ("notebooks", "results", "schedule"),
+                  gpu_estimate: dict | None = None) -> dict:
     """The Markdown of each named generated block."""
-    makers = {"notebooks": lambda: notebook_rows(folder, report, gpu_report),
+    makers = {"notebooks": lambda: notebook_rows(folder, report, gpu_report, gpu_estimate),
               "results": lambda: _results(report, folder),
               "schedule": lambda: schedule_rows(folder, report)}
     return {name: "\n".join(makers[name]()) for name in blocks}
@@ -116,15 +131,23 @@ def render_blocks(folder: Path, report: dict | None, gpu_report: dict | None = N
 def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebooks",
                   report_path: str | Path = "runs/latest/report.json",
                   gpu_report_path: str | Path | None = None,
-                  blocks: tuple[str, ...] = ("notebooks", "results")) -> bool:
+                  blocks: tuple[str, ...] = ("notebooks", "results"),
+                  gpu_estimate_path: str | Path | None = None) -> bool:
     """Rewrite the generated ``blocks`` of ``readme`` (any Markdown file); returns whether
-    anything changed. The instructor guide uses the ``schedule`` block."""
+    anything changed. The instructor guide uses the ``schedule`` block.
+
+    ``gpu_estimate_path``: the T4 estimates (None: ``benchmarks/t4_estimate.json`` beside
+    the notebooks' folder)."""
     readme, report_path = Path(readme), Path(report_path)
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     gpu = (json.loads(Path(gpu_report_path).read_text())
            if gpu_report_path and Path(gpu_report_path).exists() else None)
+    estimate_path = Path(gpu_estimate_path or Path(folder).resolve().parent / "benchmarks"
+                         / "t4_estimate.json")
+    estimate = (json.loads(estimate_path.read_text())["seconds"] if estimate_path.exists()
+                else None)
     text = before = readme.read_text()
-    for name, body in render_blocks(Path(folder), report, gpu, blocks).items():
+    for name, body in render_blocks(Path(folder), report, gpu, blocks, estimate).items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
             raise ValueError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> "
