@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip install -q --disable-pip-version-check
 JOBS   ?= 2    # test workers (pytest-xdist); each notebook runs whole in one worker
 XDIST  := -n $(JOBS) --dist loadscope
 
-.PHONY: course test lab lint bench sweep clean chromium
+.PHONY: course test rehearse lab lint bench sweep clean chromium
 
 course: $(VENV)/.installed-core    ## run every notebook, write runs/<timestamp>/report.*
 	$(VENV)/bin/tlcourse run
@@ -18,6 +18,11 @@ test: $(VENV)/.installed-dev $(VENV)/.installed-browser chromium  ## lint, unit,
 	$(PY) -m pytest $(XDIST) -p no:randomly --nbval-lax notebooks -q
 	$(PY) -m pytest -q -m browser tests
 	$(PY) -m benchmarks.kernels second -- $(PY) -m pytest $(XDIST) -q -m outcomes tests
+
+# Every notebook with PROFILE = "full" on the CPU, on stand-in files in a temporary cache
+# (tests/test_rehearsal.py, TLCOURSE_REHEARSAL=1): claims recorded, not enforced.
+rehearse: $(VENV)/.installed-dev  ## the full profile rehearsed on stand-in files (minutes)
+	$(PY) -m pytest -p no:randomly -q -m rehearsal tests/test_rehearsal.py
 
 lab: $(VENV)/.installed-lab        ## JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks
