@@ -16,6 +16,7 @@ from tlcourse import (
     continual,
     crossmodal,
     data,
+    distributed,
     exercises,
     features,
     fewshot,
@@ -37,6 +38,7 @@ from tlcourse.profiles import get_profile
 exercises.solutions.register()  # %%solution in a notebook's kernel; nothing outside IPython
 
 __all__ = ["__version__", "accel", "adapt", "callbacks", "checkpoint", "claims", "continual",
-           "crossmodal", "data", "exercises", "features", "fewshot", "get_device", "get_profile",
+           "crossmodal", "data", "distributed", "exercises", "features", "fewshot", "get_device",
+           "get_profile",
            "io", "models", "multitask", "plot", "profiles", "regularize", "schedules",
            "seed_everything", "setup", "ssl", "train", "transferability", "widgets"]
