@@ -27,7 +27,7 @@ from .conftest import NOTEBOOKS
 TINY = {
     "00_setup": {},                                 # 224 px, as a learner runs it
     "01_feature_extraction": dict(IMAGE_SIZE=32, LABELS_PER_CLASS=[1], NUM_DRAWS=1,
-                                  HEAD_EPOCHS=1, CNN_EPOCHS=1, CNN_MIN_STEPS=1, MAP_POINTS=60,
+                                  HEAD_EPOCHS=1, CNN_EPOCHS=1, CNN_MIN_STEPS=1, MAP_POINTS=300,
                                   QUERY=0),
     "02_fine_tuning": dict(IMAGE_SIZE=32, TRAIN_PER_CLASS=1, VAL_PER_CLASS=1, BATCH_SIZE=32,
                            NUM_EPOCHS=1, FEW_PER_CLASS=1, FEW_EPOCHS=1, PATIENCE=1,
@@ -50,6 +50,10 @@ TINY = {
     "10_lifelong": dict(EPOCHS_PER_TASK=1, FISHER_EXAMPLES=8, REPLAY_PER_CLASS=2),
     "11_cross_modal": dict(IMAGE_SIZE=32, NUM_EPOCHS=1, PROBE_LABELS=[1], PROBE_DRAWS=1),
 }
+
+#: the notebooks whose full branch has run to the end here; the others are not yet rehearsed
+#: (their tiny parameters above are a first guess, not yet run)
+REHEARSED = {"00_setup"}
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +85,8 @@ def _outputs_text(path) -> str:
 @pytest.mark.notebooks
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_full_profile_rehearsal(name, rehearsal, tmp_path):
+    if name not in REHEARSED:
+        pytest.skip(f"{name}: not yet rehearsed (see REHEARSED)")
     parameters = {"PROFILE": "full", **TINY[name]}
     if name == "05_capstone":
         parameters["OUTPUT_DIR"] = str(tmp_path / "capstone_output")
