@@ -74,7 +74,7 @@ def weights(cache: Path, archs=BACKBONES) -> list[Path]:
 
 # --- image datasets --------------------------------------------------------------------------
 
-def flowers102(root: Path, per_split=(2, 1, 1), num_classes: int = 102) -> None:
+def flowers102(root: Path, per_split=(2, 1, 2), num_classes: int = 102) -> None:
     """``flowers-102/jpg/image_NNNNN.jpg``, ``imagelabels.mat`` (1-based labels) and
     ``setid.mat`` (``trnid``, ``valid``, ``tstid``, 1-based image ids)."""
     from scipy.io import savemat
