@@ -5,6 +5,7 @@
     tlcourse fetch --profile full   # pre-download every asset a profile needs
     tlcourse student OUTDIR         # learner copies of the notebooks, solutions removed
     tlcourse readme                 # README tables from runs/latest/report.json
+    tlcourse finetune --data DIR    # the capstone as a script (python -m tlcourse.finetune)
 """
 
 from __future__ import annotations
@@ -180,10 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     readme.add_argument("--guide", default="docs/instructor_guide.md",
                         help="the instructor guide, whose schedule is regenerated too")
     readme.set_defaults(func=_cmd_readme)
+    # Listed here; main() hands its arguments to tlcourse.finetune's own parser.
+    sub.add_parser("finetune", add_help=False,
+                   help="notebook 05's pipeline on an image folder (also under torchrun); "
+                        "`tlcourse finetune --help` lists its settings")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["finetune"]:
+        from tlcourse import finetune
+
+        return finetune.main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
