@@ -92,3 +92,12 @@ def test_the_global_batch_must_split_evenly():
     assert finetune._global_batch(32, 4) == 8
     with pytest.raises(ValueError, match="multiple of 3"):
         finetune._global_batch(32, 3)
+
+
+def test_the_tlcourse_command_runs_the_script(capsys):
+    from tlcourse import cli
+
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["finetune", "--help"])
+    assert exit_.value.code == 0
+    assert "--batch-size" in capsys.readouterr().out  # the script's own options
