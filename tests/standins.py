@@ -179,7 +179,7 @@ def svhn(root: Path, per_class=(3, 2)) -> None:
                 {"X": x, "y": np.where(labels == 0, 10, labels)[:, None].astype(np.uint8)})
 
 
-def stl10(root: Path, per_class=(3, 2), unlabelled: int = 40) -> None:
+def stl10(root: Path, per_class=(3, 2), unlabelled: int = 240) -> None:
     """``stl10_binary/``: ``{train,test}_X.bin`` (N x 3 x 96 x 96 uint8, each channel stored
     column-major), ``{train,test}_y.bin`` (labels 1-10), ``unlabeled_X.bin``,
     ``class_names.txt`` and ``fold_indices.txt``."""
