@@ -30,7 +30,7 @@ TINY = {
                                   HEAD_EPOCHS=1, CNN_EPOCHS=1, CNN_MIN_STEPS=1, MAP_POINTS=300,
                                   QUERY=0),
     "02_fine_tuning": dict(IMAGE_SIZE=32, TRAIN_PER_CLASS=1, VAL_PER_CLASS=1, BATCH_SIZE=32,
-                           NUM_EPOCHS=1, FEW_PER_CLASS=1, FEW_EPOCHS=1, PATIENCE=1,
+                           NUM_EPOCHS=1, FEW_PER_CLASS=1, FEW_EPOCHS=5, PATIENCE=5,
                            PHOTO_VIEWS=1, LIVE_PLOT=False, DIGITS_PER_CLASS=2, DIGITS_EPOCHS=1),
     "03_domain_adaptation": dict(SEEDS=[0], SOURCE_EPOCHS=1, ADAPT_EPOCHS=1, BATCH_SIZE=32,
                                  MAP_POINTS=20),
@@ -160,6 +160,7 @@ def test_setup_says_it_is_a_rehearsal(monkeypatch, capsys):
 
 @pytest.mark.parametrize("name", sorted(standins.DATASET_WRITERS))
 def test_every_stand_in_set_loads_only_in_a_rehearsal(name, tmp_path, monkeypatch):
+    import torch
     import torchvision.datasets.utils as tv_utils
 
     import tlcourse as tlc
@@ -175,6 +176,8 @@ def test_every_stand_in_set_loads_only_in_a_rehearsal(name, tmp_path, monkeypatc
             data = tlc.data.load(dataset_name, split)
             _image, target = data[0]
             assert len(data) > 0 and len(data.classes) > 0 and isinstance(target, int)
+            # class indices are int64 (STL-10 reads uint8 labels, which one_hot refuses)
+            assert torch.as_tensor(tlc.data.targets_of(data)).dtype == torch.int64
     for module in ("flowers102", "cifar", "svhn", "stl10", "omniglot", "mnist"):  # put back
         module = importlib.import_module(f"torchvision.datasets.{module}")
         assert module.check_integrity is tv_utils.check_integrity

@@ -184,6 +184,11 @@ def _torchvision(cls_name: str, split_arg: Callable[[str], dict]):
                                         f"{root} and there is no network. {FETCH_HINT}, or "
                                         "use PROFILE = 'offline'.") from err
             dataset = cls(str(root), download=True, **kwargs)
+        labels = getattr(dataset, "labels", None)
+        if isinstance(labels, np.ndarray) and labels.dtype != np.int64:
+            # STL-10 reads its labels as uint8: class indices are int64 everywhere else
+            # (one_hot, cross_entropy and indexing refuse or misread uint8 targets)
+            dataset.labels = labels.astype(np.int64)
         if not hasattr(dataset, "classes"):
             targets = getattr(dataset, "targets", None)
             if targets is None:
