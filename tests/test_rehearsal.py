@@ -53,7 +53,7 @@ TINY = {
 
 #: the notebooks whose full branch has run to the end here; the others are not yet rehearsed
 #: (their tiny parameters above are a first guess, not yet run)
-REHEARSED = {"00_setup", "01_feature_extraction", "03_domain_adaptation",
+REHEARSED = {"00_setup", "01_feature_extraction", "02_fine_tuning", "03_domain_adaptation",
              "04_unsupervised_transfer", "05_capstone", "06_text", "07_multitask", "09_few_shot",
              "10_lifelong"}
 
