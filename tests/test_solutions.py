@@ -22,6 +22,9 @@ def shell(monkeypatch):
     ip.user_ns.pop("answer", None)
     yield ip
     ip.user_ns.pop("answer", None)
+    # Leave no shell behind: code run later in this process (ipywidgets' Output, for
+    # one) behaves as inside a kernel whenever an IPython shell instance exists.
+    InteractiveShell.clear_instance()
 
 
 def _run(shell, source):

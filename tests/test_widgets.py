@@ -142,7 +142,11 @@ class _Handle:
 def test_search_explorer_redraws_for_a_typed_query_and_shows_errors_under_the_box(monkeypatch):
     widgets = pytest.importorskip("ipywidgets")
     import IPython.display
+    import ipywidgets.widgets.widget_output as widget_output
     import matplotlib.pyplot as plt
+
+    # Outside a kernel, whatever shell another test may have left in this process.
+    monkeypatch.setattr(widget_output, "get_ipython", lambda: None)
 
     def draw(query):
         if not query.strip():
