@@ -14,6 +14,24 @@ def test_doctor_checks_the_offline_assets_and_weights(capsys):
     assert "[FAIL]" not in out
 
 
+def test_doctor_passes_without_papermill_as_on_colab(capsys, monkeypatch):
+    """Colab's install leaves out the `course` extra: no papermill, and doctor still passes."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_papermill(name, *args, **kwargs):
+        if name == "papermill":
+            raise ImportError("No module named 'papermill'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_papermill)
+    assert main(["doctor", "--profile", "offline"]) == 0
+    out = capsys.readouterr().out
+    assert "papermill is not installed; only `tlcourse run` needs it" in out
+    assert "tlcourse[course]" in out and "[FAIL]" not in out
+
+
 def test_fetch_offline_profile_needs_no_network(capsys, monkeypatch):
     monkeypatch.setenv("TLCOURSE_OFFLINE", "1")
     assert main(["fetch", "--profile", "offline"]) == 0

@@ -63,6 +63,18 @@ def _offline_backbones_see_cat() -> str:
     return f"cat photo -> {', '.join(seen)}; torch threads {torch.get_num_threads()}"
 
 
+def _notebook_tools_info() -> None:
+    """papermill runs notebooks headless (`tlcourse run`); a learner in Jupyter or on Colab
+    does not need it, so its absence is information, not a failed check."""
+    try:
+        import papermill
+    except ImportError:
+        print("  [info] notebook tools: papermill is not installed; only `tlcourse run` needs it "
+              "(pip install 'tlcourse[course]')")
+    else:
+        print(f"  [info] notebook tools: papermill {papermill.__version__} (for `tlcourse run`)")
+
+
 def _cmd_doctor(args) -> int:
     import tlcourse
     from tlcourse.data import DATASETS, cache_dir
@@ -77,8 +89,8 @@ def _cmd_doctor(args) -> int:
                       "mnist5k", "uci_digits"))),
         _check("offline backbones EfficientNet-Lite0/1/2 (ImageNet weights)",
                _offline_backbones_see_cat),
-        _check("notebook tools", lambda: __import__("papermill").__version__),
     ])
+    _notebook_tools_info()
     net = network_available("https://download.pytorch.org")
     print(f"  [info] network to download.pytorch.org: {'yes' if net else 'no'}; "
           f"download cache: {cache_dir()}")
