@@ -93,6 +93,19 @@ def test_a_gpu_run_replaces_the_t4_estimate(readme, tmp_path):
     assert rows["| 03"].endswith("| not measured | not measured |")  # neither
 
 
+@pytest.mark.parametrize("which", ["report", "gpu"])
+def test_a_rehearsal_report_is_refused_and_the_readme_left_as_it_was(readme, tmp_path, which):
+    rehearsal = {"created": "x", "rehearsal": True, "notebooks": [
+        {"name": "00_setup", "wall_seconds": 9.0, "status": "ok"}]}
+    (tmp_path / "rehearsal.json").write_text(json.dumps(rehearsal))
+    before = readme.read_text()
+    paths = ((tmp_path / "rehearsal.json", None) if which == "report"
+             else (tmp_path / "missing.json", tmp_path / "rehearsal.json"))
+    with pytest.raises(ValueError, match=r"rehearsal on stand-in files.*not results"):
+        update_readme(readme, NOTEBOOKS, *paths)
+    assert readme.read_text() == before
+
+
 def test_the_readme_shows_the_committed_t4_estimates():
     # The README's table is what `tlcourse readme` writes from benchmarks/t4_estimate.json.
     estimate = json.loads((ROOT / "benchmarks" / "t4_estimate.json").read_text())["seconds"]

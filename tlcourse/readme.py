@@ -142,6 +142,11 @@ def update_readme(readme: str | Path = "README.md", folder: str | Path = "notebo
     report = json.loads(report_path.read_text()) if report_path.exists() else None
     gpu = (json.loads(Path(gpu_report_path).read_text())
            if gpu_report_path and Path(gpu_report_path).exists() else None)
+    for path, rep in ((report_path, report), (gpu_report_path, gpu)):
+        if rep and rep.get("rehearsal"):
+            raise ValueError(f"{path} is a full-profile rehearsal on stand-in files (random "
+                             "weights): its numbers are not results. Give the report of a real "
+                             "run (make course, or tlcourse run on a GPU).")
     estimate_path = Path(gpu_estimate_path or Path(folder).resolve().parent / "benchmarks"
                          / "t4_estimate.json")
     estimate = (json.loads(estimate_path.read_text())["seconds"] if estimate_path.exists()
