@@ -207,6 +207,12 @@ def test_linear_probe_is_scikit_learns_logistic_regression():
     assert features.linear_probe(x[:40], y[:40], x[40:], y[40:], C=0.3) == expected
 
 
+def test_linear_probe_with_nothing_left_to_test_says_so():
+    x, y = torch.randn(6, 3), torch.tensor([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match=r"the test set is empty.*more than k examples"):
+        features.linear_probe(x, y, x[:0], y[:0])
+
+
 def test_plot_neighbours_colours_same_class_green():
     gallery = torch.tensor([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0]])
     images = np.zeros((3, 8, 8, 3), dtype=np.uint8)

@@ -307,6 +307,11 @@ def linear_probe(train_x, train_y, test_x, test_y, *, C: float = 1.0,
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
+    for name, x in (("training", train_x), ("test", test_x)):
+        if len(x) == 0:
+            raise ValueError(f"linear_probe: the {name} set is empty. With k labels per class "
+                             "taken for training, every class needs more than k examples for "
+                             "the test set: choose a smaller k or a larger dataset.")
     train_x, test_x = (_numpy(a).reshape(len(a), -1) for a in (train_x, test_x))
     steps = [StandardScaler()] if standardize else []
     clf = make_pipeline(*steps, LogisticRegression(C=C, max_iter=max_iter))
