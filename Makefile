@@ -15,8 +15,8 @@ course: $(VENV)/.installed-core    ## run every notebook, write runs/<timestamp>
 # The full-profile rehearsal is too long for this budget on 2 cores: `make rehearse` runs it.
 test: $(VENV)/.installed-dev $(VENV)/.installed-browser chromium  ## lint, unit, notebook and browser tests, outcomes under 2nd CPU kernels
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest $(XDIST) -m "not browser and not rehearsal" tests tlcourse
-	$(PY) -m pytest $(XDIST) -p no:randomly --nbval-lax notebooks -q
+	$(PY) -m pytest $(XDIST) --durations=15 -m "not browser and not rehearsal" tests tlcourse
+	$(PY) -m pytest $(XDIST) --durations=15 -p no:randomly --nbval-lax notebooks -q
 	$(PY) -m pytest -q -m browser tests
 	$(PY) -m benchmarks.kernels second -- $(PY) -m pytest $(XDIST) -q -m outcomes tests
 
