@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tlcourse.data.download import STAND_INS_MARKER
+
 #: the full profile's torchvision backbones (and the SimCLR encoder of notebook 04)
 BACKBONES = ("resnet50", "resnet18")
 DISTILBERT = "distilbert-base-uncased"
@@ -280,7 +282,8 @@ DATASET_WRITERS = {"flowers102": flowers102, "pets": pets, "cifar10": cifar10, "
 
 
 def write_all(cache: Path) -> Path:
-    """Every stand-in the full profile's notebooks read, into ``cache`` (a TLCOURSE_CACHE)."""
+    """Every stand-in the full profile's notebooks read, into ``cache`` (a TLCOURSE_CACHE),
+    marked so that tlcourse refuses the folder outside a rehearsal."""
     cache = Path(cache)
     old = os.environ.get("TLCOURSE_CACHE")
     os.environ["TLCOURSE_CACHE"] = str(cache)      # hub_folder() reads it
@@ -290,6 +293,9 @@ def write_all(cache: Path) -> Path:
             write(cache / "datasets")
         sst2(cache)
         distilbert(cache)
+        # last: from here on, only a rehearsal may read this cache (tlcourse refuses it)
+        (cache / STAND_INS_MARKER).write_text("stand-ins for the full-profile rehearsal: "
+                                              "not real data, not pretrained weights\n")
     finally:
         if old is None:
             del os.environ["TLCOURSE_CACHE"]

@@ -181,6 +181,24 @@ def test_every_stand_in_set_loads_only_in_a_rehearsal(name, tmp_path, monkeypatc
             tlc.data.load(names[0], tlc.data.DATASETS[names[0]].splits[0], download=False)
 
 
+def test_a_cache_of_stand_ins_is_refused_outside_a_rehearsal(tmp_path, monkeypatch):
+    # write_all marks its folder last; a real run pointed at it must refuse it, not train on it.
+    import tlcourse as tlc
+    from tlcourse.data.download import STAND_INS_MARKER
+
+    for writer in ("weights", "sst2", "distilbert"):
+        monkeypatch.setattr(standins, writer, lambda *args, **kwargs: None)
+    monkeypatch.setattr(standins, "DATASET_WRITERS", {"mnist": standins.mnist})
+    standins.write_all(tmp_path)
+    assert (tmp_path / STAND_INS_MARKER).is_file()
+    monkeypatch.setenv("TLCOURSE_CACHE", str(tmp_path))
+    monkeypatch.delenv(claims.REHEARSAL_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=r"rehearsal's stand-in files.*TLCOURSE_CACHE"):
+        tlc.data.load("mnist", "train")
+    monkeypatch.setenv(claims.REHEARSAL_ENV, "1")
+    assert len(tlc.data.load("mnist", "train")) > 0
+
+
 def test_a_rehearsal_never_downloads(tmp_path, monkeypatch):
     from tlcourse.data import AssetMissingError, download
     from tlcourse.data.download import network_available

@@ -38,10 +38,25 @@ class ChecksumError(RuntimeError):
     """A downloaded file does not have the expected SHA-256."""
 
 
+#: written into a cache that holds the rehearsal's stand-ins (tests/standins.py)
+STAND_INS_MARKER = ".tlcourse-rehearsal-stand-ins"
+
+
 def cache_dir() -> Path:
-    """Where downloads live: ``$TLCOURSE_CACHE`` or ``~/.cache/tlcourse``."""
-    root = os.environ.get("TLCOURSE_CACHE") or Path.home() / ".cache" / "tlcourse"
-    return Path(root).expanduser()
+    """Where downloads live: ``$TLCOURSE_CACHE`` or ``~/.cache/tlcourse``.
+
+    A cache marked as holding the rehearsal's stand-ins (generated images, random weights
+    under the real file names) is refused outside a rehearsal, so that no real run ever
+    trains on them."""
+    root = Path(os.environ.get("TLCOURSE_CACHE") or Path.home() / ".cache" / "tlcourse")
+    root = root.expanduser()
+    if (root / STAND_INS_MARKER).exists() and not rehearsal():
+        raise RuntimeError(
+            f"{root} holds the full-profile rehearsal's stand-in files (generated images and "
+            "random weights under the real names), which must never stand for real data or "
+            "weights. Point TLCOURSE_CACHE at another folder (or delete this one); only a "
+            "rehearsal (TLCOURSE_REHEARSAL=1) may read it.")
+    return root
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
