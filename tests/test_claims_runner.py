@@ -103,6 +103,22 @@ def test_run_course_reports_metrics_claims_and_failures(tmp_path):
     assert read_outputs(out_dir / "01_good.ipynb")["metrics"] == {"x": 2}
 
 
+def test_a_run_whose_claims_were_not_enforced_is_marked_a_rehearsal(tmp_path, monkeypatch):
+    # The switch turned on inside the kernel after setup(): setup recorded no rehearsal, but
+    # the claim was not enforced, so the entry and the report must still say "rehearsal".
+    monkeypatch.delenv(claims.REHEARSAL_ENV, raising=False)
+    nb = _notebook(tmp_path / "01_x.ipynb", "PROFILE = 'auto'",
+                   "import os\nimport tlcourse as tlc\nenv = tlc.setup(PROFILE)",
+                   f"os.environ[{claims.REHEARSAL_ENV!r}] = '1'\n"
+                   "tlc.claims.check('one is two', 1 == 2)")
+    out_dir = run_course([nb], tmp_path / "runs", profile="offline")
+    report = json.loads((out_dir / "report.json").read_text())
+    entry = report["notebooks"][0]
+    assert entry["status"] == "ok" and entry["claims"][0]["held"] is False
+    assert entry["rehearsal"] is True and report["rehearsal"] is True
+    assert (out_dir / "report.md").read_text().startswith("# Rehearsal (not results)")
+
+
 @pytest.mark.skipif(os.name == "nt", reason="Windows kernels keep TCP")
 def test_the_runner_talks_to_kernels_over_local_sockets_without_the_tcp_warning(tmp_path,
                                                                                capfd):

@@ -96,7 +96,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict | None = None,
                                                                 "environment": {}}
     env = outputs["environment"]
     return {"name": path.stem, "profile": env.get("profile"), "device": env.get("device"),
-            "gpu": env.get("gpu"), "rehearsal": bool(env.get("rehearsal", rehearsal())),
+            "gpu": env.get("gpu"), "rehearsal": bool(env.get("rehearsal") or rehearsal()
+                                   or any(c.get("rehearsal") for c in outputs["claims"])),
             "wall_seconds": round(seconds, 1), "status": status,
             "error": error, "metrics": outputs["metrics"], "claims": outputs["claims"],
             "output": out_path.name}
