@@ -159,16 +159,17 @@ class _StopAfter(Callback):
         return epoch + 1 >= self.n
 
 
-def _run(tmp_path, *, stop_after=None, resume=False, num_epochs=5, fresh_loader=True):
+def _run(tmp_path, *, stop_after=None, resume=False, num_epochs=5, fresh_loader=True,
+         device="cpu"):
     model, train, val = _setup(seed=3)
     optimizer = torch.optim.AdamW(tlc.models.param_groups(model, 0.02, 0.5))
     callbacks = [_StopAfter(stop_after)] if stop_after else []
     history = fit(model, train, val, num_epochs=num_epochs, optimizer=optimizer,
-                  scheduler="onecycle", seed=11, device="cpu", progress=False,
+                  scheduler="onecycle", seed=11, device=device, progress=False,
                   early_stopping=EarlyStopping(patience=10, monitor="val_acc"),
                   callbacks=callbacks, checkpoint=tmp_path / "run.pt", resume=resume)
     rows = [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs]
-    return rows, {k: v.clone() for k, v in model.state_dict().items()}, history
+    return rows, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, history
 
 
 def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
@@ -184,6 +185,23 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
     assert straight_weights.keys() == resumed_weights.keys()
     assert all(torch.equal(straight_weights[k], resumed_weights[k]) for k in straight_weights)
     assert history.best_epoch is not None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_run_on_the_gpu_resumes_like_an_uninterrupted_one(tmp_path):
+    # fit loads the checkpoint onto the GPU (map_location=device): the random states in it
+    # must go back to the CPU before they are restored (torch refuses CUDA byte tensors).
+    straight_rows, straight_weights, _ = _run(tmp_path / "a", device="cuda")
+    _run(tmp_path / "b", stop_after=2, device="cuda")
+    torch.manual_seed(99)
+    torch.cuda.manual_seed_all(99)
+    resumed_rows, resumed_weights, _ = _run(tmp_path / "b", resume=True, device="cuda")
+    assert [r["epoch"] for r in resumed_rows] == [r["epoch"] for r in straight_rows]
+    for got, want in zip(resumed_rows, straight_rows, strict=True):
+        assert got["val_acc"] == pytest.approx(want["val_acc"], abs=1e-6)
+    for k, v in straight_weights.items():
+        torch.testing.assert_close(resumed_weights[k], v, rtol=1e-5, atol=1e-6)
 
 
 def test_resume_without_a_checkpoint_starts_afresh_and_needs_a_path(tmp_path):

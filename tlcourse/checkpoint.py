@@ -52,17 +52,20 @@ def get_rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
-    """Restore what :func:`get_rng_state` captured."""
+    """Restore what :func:`get_rng_state` captured.
+
+    The states are byte tensors that torch wants on the CPU; a checkpoint loaded with
+    ``map_location="cuda"`` brings them onto the GPU, so they are moved back first."""
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],  # noqa: NPY002
-                         n["has_gauss"], n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
+    np.random.set_state((n["kind"], n["keys"].cpu().numpy().astype(np.uint32),  # noqa: NPY002
+                         n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     if generator is not None and "loader" in state:
-        generator.set_state(state["loader"])
+        generator.set_state(state["loader"].cpu())
 
 
 def _state(obj) -> dict | None:
