@@ -135,6 +135,10 @@ def test_loader_settings_follow_the_device(clipart):
     assert tlc.data.loader_settings(clipart, torch.device("cpu"))["num_workers"] == 0
     cuda = tlc.data.loader_settings(clipart, torch.device("cuda"))
     assert cuda["pin_memory"] and cuda["num_workers"] >= 1 and cuda["persistent_workers"]
+    # For a GPU but without workers (as a learner may ask): no workers to keep alive, and
+    # DataLoader refuses persistent_workers=True with num_workers=0 (seen on an H200).
+    loader = tlc.data.make_loader(clipart, 8, device="cuda", num_workers=0)
+    assert loader.num_workers == 0 and not loader.persistent_workers and loader.pin_memory
     with pytest.raises(ValueError, match="batch_size"):
         tlc.data.make_loader(clipart, 0)
     batches = [y.tolist() for _, y in tlc.data.make_loader(clipart, 100, shuffle=True, seed=3)]

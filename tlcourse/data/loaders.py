@@ -51,6 +51,8 @@ def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False,
     positive_int("batch_size", batch_size)
     device = torch.device(device or "cpu")
     settings = loader_settings(dataset, device) | overrides
+    if settings.get("num_workers", 0) == 0 and "persistent_workers" not in overrides:
+        settings["persistent_workers"] = False  # num_workers=0 on a GPU: nothing to keep alive
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                       generator=generator, **settings)
