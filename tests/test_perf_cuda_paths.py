@@ -184,8 +184,9 @@ def test_extract_halves_the_batch_and_gets_the_same_features(tmp_path):
     model = Fits(limit=6)
     with pytest.warns(UserWarning) as caught:
         feats, targets = features.extract(model, data, batch_size=24, cache=False,
-                                          progress=False)
-    assert [str(w.message).split("; ")[1] for w in caught] == [
+                                          progress=False, device="cpu")
+    # (on a GPU machine the loader may warn about other things too: only the halvings count)
+    assert [str(w.message).split("; ")[1] for w in caught if "retrying" in str(w.message)] == [
         "retrying with batch size 12.", "retrying with batch size 6."]
     with torch.no_grad():
         torch.testing.assert_close(feats, model.net(data.tensors[0]))
