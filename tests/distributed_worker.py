@@ -33,11 +33,12 @@ def digits() -> tuple[TensorDataset, TensorDataset]:
     return TensorDataset(x[:1200], y[:1200]), TensorDataset(x[1200:], y[1200:])
 
 
-def network() -> nn.Module:
-    # No BatchNorm: its statistics are per process, so only without it do N processes and
-    # one process with the same global batch compute the same steps.
+def network(batchnorm: bool = False) -> nn.Module:
+    # No BatchNorm by default: its statistics are per process, so only without it do N
+    # processes and one process with the same global batch compute the same steps.
     torch.manual_seed(SEED)
-    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    norm = [nn.BatchNorm1d(32)] if batchnorm else []
+    return nn.Sequential(nn.Linear(64, 32), *norm, nn.ReLU(), nn.Linear(32, 10))
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -72,6 +73,18 @@ class Crash:
             raise RuntimeError(f"rank {self.rank} fails on purpose at epoch {epoch + 1}")
 
 
+class StopOn:
+    """Asks to stop after the first epoch, on one rank only."""
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+
+    def on_epoch_end(self, epoch, model, row) -> bool:
+        from tlcourse import distributed
+
+        return distributed.rank() == self.rank
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
@@ -82,18 +95,23 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--crash-rank", type=int)
     parser.add_argument("--crash-epoch", type=int, default=0)
+    parser.add_argument("--batchnorm", action="store_true", help="a BatchNorm layer too")
+    parser.add_argument("--stop-rank", type=int, help="this rank's callback asks to stop "
+                        "after epoch 1 (the others do not)")
     args = parser.parse_args()
 
     import tlcourse as tlc
     from tlcourse import distributed
 
     train, val = digits()
-    model = network()
+    model = network(args.batchnorm)
     train_loader = tlc.data.make_loader(train, args.batch_size, shuffle=True, seed=SEED)
     val_loader = tlc.data.make_loader(val, 100)
     hashes = RankHashes()
     callbacks = [hashes] + ([Crash(args.crash_rank, args.crash_epoch)]
                             if args.crash_rank is not None else [])
+    if args.stop_rank is not None:
+        callbacks.append(StopOn(args.stop_rank))
     history = tlc.train.fit(model, train_loader, val_loader, num_epochs=args.epochs, lr=args.lr,
                             scheduler="cosine", seed=SEED, device="cpu", progress=False,
                             callbacks=callbacks, checkpoint=args.checkpoint, resume=args.resume)

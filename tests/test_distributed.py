@@ -87,6 +87,18 @@ def test_every_rank_holds_the_same_weights_after_every_epoch(two_processes):
     assert len({ranks[0] for ranks in result["hashes"]}) == EPOCHS  # and they did train
 
 
+def test_batchnorm_statistics_and_a_stop_asked_by_one_rank_are_shared(tmp_path):
+    # Each rank's BatchNorm statistics follow its own batches unless fit gives every rank
+    # rank 0's after each epoch; a callback that stops one rank only must stop them all
+    # (otherwise the others wait in the next epoch's all-reduce until the timeout).
+    run = torchrun(tmp_path, "--batchnorm", "--stop-rank=1")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result, _ = outputs(tmp_path)
+    assert len(result["history"]) == 1 and len(result["hashes"]) == 1  # both stopped
+    ranks = result["hashes"][0]
+    assert ranks[0] == ranks[1], f"weights and BatchNorm statistics differ by rank: {ranks}"
+
+
 def test_two_processes_train_as_one_process_with_the_same_global_batch(two_processes,
                                                                        one_process):
     _, result, tensors = two_processes

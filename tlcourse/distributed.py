@@ -133,6 +133,18 @@ def all_true(flag: bool) -> bool:
     return bool(sum_across(torch.tensor([float(not flag)])).item() == 0)
 
 
+def sync_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm's running statistics) on every process.
+
+    DDP sends rank 0's buffers to the others before each training forward pass, but that
+    pass then updates each process's copy from its own batch; ``fit`` calls this after each
+    training epoch so that every process validates, stops early and saves the same model."""
+    if not is_active():
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer.data, src=0)
+
+
 def _gather(obj) -> list:
     parts: list = [None] * world_size()
     dist.all_gather_object(parts, obj)

@@ -319,11 +319,15 @@ def fit(model: nn.Module, train_loader, val_loader=None, *, num_epochs: int, lr:
                 restore()
                 train_loader = shrink_loader(train_loader, f"training epoch {epoch + 1}", error)
                 bar.reset(total=(num_epochs - epoch) * len(train_loader))
+            if spread:  # one model on every process: rank 0's BatchNorm statistics
+                distributed.sync_buffers(model)
             if val_loader is not None:
                 logits, targets, val_loader = _predict(model, val_loader, device, dtype, use_cl)
                 val = _scores(logits, targets, loss_fn)
                 row |= {f"val_{k}": v for k, v in val.items()}
             stop = any(_call(callbacks, "on_epoch_end", epoch, model, row)) or stop
+            if spread:  # a callback that stops one process stops them all (else: a hang)
+                stop = not distributed.all_true(not stop)
             row["seconds"] = time.perf_counter() - start
             history.epochs.append(row)
             if checkpoint is not None:
