@@ -178,6 +178,21 @@ def test_slices_go_back_in_the_dataset_order():
     assert torch.equal(back, items) and torch.equal(by_task["t"], items * 10)
 
 
+def test_each_process_gets_its_share_and_its_own_worker_seeds(monkeypatch):
+    # Same permutation, complementary shares; the generators (which seed the loader's worker
+    # processes, hence their augmentations) differ by rank and are reproducible.
+    data = torch.utils.data.TensorDataset(torch.arange(10))
+    loader = tlc.data.make_loader(data, 2, shuffle=True, seed=7)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    shards = {}
+    for r in (0, 1):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        shards[r] = distributed.shard_train_loader(loader)
+    seen = [torch.cat([x for (x,) in shards[r]]).tolist() for r in (0, 1)]
+    assert sorted(seen[0] + seen[1]) == list(range(10)) and len(seen[0]) == 5
+    assert [shards[r].generator.initial_seed() for r in (0, 1)] == [7, 8]
+
+
 def test_a_loader_that_cannot_be_split_gets_a_clear_error():
     data = torch.utils.data.TensorDataset(torch.zeros(4, 1))
     custom = DataLoader(data, batch_sampler=[[0, 1], [2, 3]])

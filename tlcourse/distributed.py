@@ -180,7 +180,8 @@ def shard_train_loader(loader):
     A ``DistributedSampler`` (shuffling if ``loader`` shuffled, seeded by the loader's
     generator, so every process draws the same permutation and takes every
     ``world_size``-th item of it); same batch size (per process), workers and collate
-    function. A loader that already has a ``DistributedSampler`` is returned as it is.
+    function; a generator of its own per process (seed + rank), which seeds the workers.
+    A loader that already has a ``DistributedSampler`` is returned as it is.
 
     Raises:
         TypeError: ``loader`` is not a ``DataLoader`` over a map-style dataset with a batch
@@ -196,10 +197,13 @@ def shard_train_loader(loader):
             f"{type(loader).__name__} cannot be split that way (it needs a DataLoader over a "
             "map-style dataset with a batch_size and no custom sampler). Build the loader with "
             "sampler=torch.utils.data.distributed.DistributedSampler(dataset) instead.")
-    generator = loader.generator
-    seed = generator.initial_seed() if generator is not None else 0
-    sampler = DistributedSampler(loader.dataset, shuffle=isinstance(loader.sampler, RandomSampler),
-                                 seed=seed, drop_last=loader.drop_last)
+    seed = loader.generator.initial_seed() if loader.generator is not None else 0
+    sampler = DistributedSampler(loader.dataset, num_replicas=world_size(), rank=rank(),
+                                 shuffle=isinstance(loader.sampler, RandomSampler), seed=seed,
+                                 drop_last=loader.drop_last)
+    # The loader's own generator seeds its worker processes (their random augmentations):
+    # one per process, or every process would crop and flip its images alike.
+    generator = torch.Generator().manual_seed(seed + rank())
     return DataLoader(loader.dataset, batch_size=loader.batch_size, sampler=sampler,
                       drop_last=loader.drop_last, generator=generator, **_loader_settings(loader))
 
