@@ -116,6 +116,10 @@ def main() -> None:
                             scheduler="cosine", seed=SEED, device="cpu", progress=False,
                             callbacks=callbacks, checkpoint=args.checkpoint, resume=args.resume)
     scores = tlc.train.evaluate(model, val_loader, device="cpu")
+    import torch.distributed as dist
+
+    decided = [None] * distributed.world_size()  # each rank's copy of rank 0's decision
+    dist.all_gather_object(decided, distributed.from_main(f"rank {distributed.rank()}"))
     logits, targets = tlc.train.predict(model, val_loader, device="cpu")
     features, feature_targets = tlc.features.extract(model, val, device="cpu", batch_size=50,
                                                      folder=args.out / "cache", progress=False)
@@ -126,7 +130,7 @@ def main() -> None:
                    args.out / "result.pt")
         (args.out / "result.json").write_text(json.dumps({
             "world_size": distributed.world_size(), "history": history.epochs,
-            "hashes": hashes.hashes, "evaluate": scores}))
+            "hashes": hashes.hashes, "evaluate": scores, "decided": decided}))
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def test_every_rank_holds_the_same_weights_after_every_epoch(two_processes):
     for epoch, ranks in enumerate(result["hashes"]):
         assert len(ranks) == 2 and ranks[0] == ranks[1], f"epoch {epoch + 1}: {ranks}"
     assert len({ranks[0] for ranks in result["hashes"]}) == EPOCHS  # and they did train
+    assert result["decided"] == ["rank 0", "rank 0"]  # distributed.from_main: rank 0's value
 
 
 def test_batchnorm_statistics_and_a_stop_asked_by_one_rank_are_shared(tmp_path):
@@ -169,6 +170,7 @@ def test_outside_torchrun_nothing_is_distributed(monkeypatch):
     loader = tlc.data.make_loader(torch.utils.data.TensorDataset(torch.zeros(5, 2)), 2)
     assert distributed.shard_eval_loader(loader) is None
     assert distributed.device_for_rank(torch.device("cuda")) == torch.device("cuda")
+    assert distributed.from_main({"C": 1.0}) == {"C": 1.0}
 
 
 def test_slices_go_back_in_the_dataset_order():

@@ -145,6 +145,17 @@ def sync_buffers(model: nn.Module) -> None:
         dist.broadcast(buffer.data, src=0)
 
 
+def from_main(obj):
+    """Rank 0's ``obj`` on every process (``obj`` itself outside a distributed run): for a
+    decision each process could otherwise take differently (a tie broken by other CPU
+    kernels on another machine), so that all go on with rank 0's."""
+    if not is_active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def _gather(obj) -> list:
     parts: list = [None] * world_size()
     dist.all_gather_object(parts, obj)

@@ -130,10 +130,14 @@ def run(args: argparse.Namespace) -> dict:
     backbone, best_C = max(scores, key=scores.get)
     clf = LogisticRegression(C=best_C, max_iter=3000).fit(features[backbone][train_idx],
                                                           targets[train_idx])
+    # Every process computed the same; on several machines, other CPU kernels could break a
+    # tie otherwise, and processes with different backbones cannot train together.
+    backbone, best_C, coef, intercept = distributed.from_main(
+        (backbone, best_C, clf.coef_, clf.intercept_))
 
     # Feature extraction: the regression becomes the backbone's head.
     extractor = tlc.models.replace_head(tlc.models.load_backbone(backbone), len(classes))
-    weight, bias = torch.tensor(clf.coef_).float(), torch.tensor(clf.intercept_).float()
+    weight, bias = torch.tensor(coef).float(), torch.tensor(intercept).float()
     if len(classes) == 2:  # scikit-learn keeps one row for two classes: split it
         weight, bias = torch.cat([-weight / 2, weight / 2]), torch.cat([-bias / 2, bias / 2])
     head = tlc.models.get_head(extractor)
