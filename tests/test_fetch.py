@@ -78,6 +78,30 @@ def test_fetch_lists_sizes_first_then_downloads_then_checks_every_checksum(
     assert "expected " + digest in out and "run `tlcourse fetch --profile full` again" in out
 
 
+def test_a_download_that_fails_is_reported_and_the_others_still_come(tmp_path, monkeypatch,
+                                                                      capsys):
+    from tlcourse.data.download import ChecksumError
+
+    log = []
+    good = b"the real bytes"
+    digest = hashlib.sha256(good).hexdigest()
+
+    def refused():
+        log.append("dataset refused")
+        raise ChecksumError("dataset.tar.gz has MD5 0000, expected 1234")
+
+    broken = Asset("dataset refused", "", 1_000_000, lambda: [(tmp_path / "d.tar.gz", None,
+                                                                None)], refused)
+    fakes = [broken, _asset(tmp_path, "weights good", good, digest, log)]
+    monkeypatch.setattr(assets_module, "profile_assets", lambda name: fakes)
+    assert cli.main(["fetch", "--profile", "full"]) == 1
+    assert log == ["dataset refused", "weights good"]               # the second still came
+    out = capsys.readouterr().out
+    assert "[FAIL] dataset refused: ChecksumError: dataset.tar.gz has MD5 0000" in out
+    assert "[ ok ] weights good: checksums match" in out
+    assert "1 asset(s) failed" in out                                # counted once
+
+
 def test_a_dry_run_only_lists(tmp_path, monkeypatch, capsys):
     def no_download():
         raise AssertionError("a dry run must not download")

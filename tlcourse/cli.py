@@ -106,7 +106,7 @@ def _size(size: int) -> str:
 
 
 def _cmd_fetch(args) -> int:
-    from tlcourse.data import cache_dir
+    from tlcourse.data import AssetMissingError, cache_dir
     from tlcourse.data.assets import profile_assets, verify
     from tlcourse.profiles import resolve_name
 
@@ -122,20 +122,27 @@ def _cmd_fetch(args) -> int:
     print(f"to download: {len(todo)} asset(s), about {_size(total)}")
     if args.dry_run:
         return 0
+    failed: set[str] = set()
     for asset in todo:
         print(f"downloading {asset.name} ({_size(asset.size)}) ...", flush=True)
-        asset.fetch()
+        try:
+            asset.fetch()
+        except AssetMissingError:
+            raise  # no network: stop at once, saying what to do
+        except (OSError, RuntimeError) as err:  # a bad checksum, a host that failed: go on
+            failed.add(asset.name)
+            print(f"  [FAIL] {asset.name}: {type(err).__name__}: {err}", flush=True)
     print("checksums:")
-    failed = 0
     for asset in assets:
         problems = verify(asset)
-        failed += bool(problems)
+        if problems:
+            failed.add(asset.name)
         checked = ("checksums match" if any(alg for _, alg, _ in asset.files())
                    else "present (no published checksum to check)")
         print(f"  [{'FAIL' if problems else ' ok '}] {asset.name}: "
               + ("; ".join(problems) if problems else checked))
     if failed:
-        print(f"{failed} asset(s) failed their checks: delete the files named above and run "
+        print(f"{len(failed)} asset(s) failed: delete the files named above and run "
               f"`tlcourse fetch --profile {name}` again.")
     return 1 if failed else 0
 
