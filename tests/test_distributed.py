@@ -195,6 +195,18 @@ def test_each_process_gets_its_share_and_its_own_worker_seeds(monkeypatch):
     assert [shards[r].generator.initial_seed() for r in (0, 1)] == [7, 8]
 
 
+def test_under_torchrun_a_gpu_index_that_is_not_the_processs_own_is_refused(monkeypatch):
+    monkeypatch.setattr(distributed, "is_active", lambda: True)
+    monkeypatch.setattr(distributed, "rank", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert distributed.device_for_rank(torch.device("cuda")) == torch.device("cuda", 1)
+    assert distributed.device_for_rank(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    assert distributed.device_for_rank(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"cuda:0 would put process 1.*Pass device='cuda'"):
+        distributed.device_for_rank(torch.device("cuda", 0))
+
+
 def test_a_loader_that_cannot_be_split_gets_a_clear_error():
     data = torch.utils.data.TensorDataset(torch.zeros(4, 1))
     custom = DataLoader(data, batch_sampler=[[0, 1], [2, 3]])

@@ -110,9 +110,21 @@ def barrier() -> None:
 
 
 def device_for_rank(device: torch.device) -> torch.device:
-    """``cuda`` without an index becomes this process's GPU (``cuda:LOCAL_RANK``)."""
-    if is_active() and device.type == "cuda" and device.index is None:
+    """``cuda`` without an index becomes this process's GPU (``cuda:LOCAL_RANK``).
+
+    Raises:
+        ValueError: a GPU named by its index (``cuda:0``) while several processes run on
+            this machine: they would all share that one GPU (NCCL refuses it).
+    """
+    if not is_active() or device.type != "cuda":
+        return device
+    if device.index is None:
         return torch.device("cuda", local_rank())
+    if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1 and device.index != local_rank():
+        raise ValueError(
+            f"under torchrun, {device} would put process {rank()} on the GPU of local rank "
+            f"{device.index}; each process needs its own GPU. Pass device='cuda' (no index): "
+            "each process then takes cuda:LOCAL_RANK.")
     return device
 
 

@@ -235,7 +235,7 @@ def extract(model: nn.Module, dataset, *, device: torch.device | str | None = No
     On a miss the model is moved to ``device`` in channels_last memory format (and stays
     so), run in eval mode, and put back in the train/eval mode it had. Under ``torchrun``
     each process extracts a slice of the dataset, every process gets all the features, and
-    rank 0 alone writes the cache (:mod:`tlcourse.distributed`).
+    rank 0 alone writes the cache (:mod:`tlcourse.distributed`): call it on every process.
 
     Returns:
         ``(features, targets)``: features ``(N, D)`` float32 on the CPU (or a dict

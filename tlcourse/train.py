@@ -456,7 +456,8 @@ def predict(model: nn.Module, loader, *, device: torch.device | str | None = Non
     They are ordinary tensors (not inference-mode ones), so they can feed a training step,
     e.g. a linear head fitted on extracted features. If CUDA runs out of memory the batch
     size is halved (with a warning) and the pass starts again. Under ``torchrun`` each
-    process predicts a slice of the data and every process gets all of the results.
+    process predicts a slice of the data and every process gets all of the results: call it
+    on every process (not under ``if is_main():``, where the others would never answer).
     """
     device = get_device(device if device is None else str(device))
     if distributed.init(device):
@@ -472,6 +473,7 @@ def evaluate(model: nn.Module, loader, *, device: torch.device | str | None = No
     """Mean loss and accuracy of ``model`` over ``loader``: ``{"loss": ..., "acc": ...}``.
 
     Over multi-task batches (e.g. a :class:`tlcourse.multitask.TaskLoader` in ``"each"``
-    mode) also ``"acc/<task>"``; ``"acc"`` is then the tasks' mean, ``"loss"`` their sum."""
+    mode) also ``"acc/<task>"``; ``"acc"`` is then the tasks' mean, ``"loss"`` their sum.
+    Under ``torchrun``, as :func:`predict`: on every process."""
     logits, targets = predict(model, loader, device=device, amp=amp, channels_last=channels_last)
     return _scores(logits, targets, loss_fn)
