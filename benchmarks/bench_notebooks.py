@@ -20,15 +20,15 @@ REPORT = Path("runs") / "latest" / "report.json"  # relative to the repository r
 
 def main(report_path: str | os.PathLike = REPORT) -> dict:
     path = Path(report_path)
-    rehearsal = path.exists() and json.loads(path.read_text()).get("rehearsal", False)
-    if not path.exists() or rehearsal:
+    report = json.loads(path.read_text()) if path.exists() else None
+    rehearsal = bool(report and report.get("rehearsal"))
+    if report is None or rehearsal:
         why = ("is a full-profile rehearsal on stand-in files, not a course run" if rehearsal
                else "is missing")
         lines = [f"No course run found (`{path}` {why}): run `make course`, then "
                  "`make bench` again. Notebooks are not re-run by the benchmarks."]
         result = "no run to read"
     else:
-        report = json.loads(path.read_text())
         run = path.resolve().parent.name
         entries = report["notebooks"]
         total = sum(e["wall_seconds"] for e in entries)
@@ -44,7 +44,7 @@ def main(report_path: str | os.PathLike = REPORT) -> dict:
     print("\n".join(lines))
     return {"target": "each notebook's offline wall time (recorded, no target)",
             "result": result,
-            "verdict": "recorded" if path.exists() and not rehearsal else "not measured"}
+            "verdict": "recorded" if report is not None and not rehearsal else "not measured"}
 
 
 if __name__ == "__main__":
