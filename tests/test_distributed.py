@@ -51,7 +51,8 @@ def torchrun(out: Path, *args: str, nproc: int = 2) -> subprocess.CompletedProce
 
 
 def outputs(out: Path) -> tuple[dict, dict]:
-    return json.loads((out / "result.json").read_text()), torch.load(out / "result.pt")
+    return (json.loads((out / "result.json").read_text()),
+            torch.load(out / "result.pt", weights_only=True))
 
 
 @pytest.fixture(scope="module")
